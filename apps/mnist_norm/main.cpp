@@ -1,0 +1,131 @@
+// mnist_norm: train the MNIST net with BN (+L1), GN or LN; run the study; plot; explain the norms.
+//
+//   mnist_norm --norm bn --l1 1e-5              one model, 20 epochs, CPU
+//   mnist_norm --norm bn,gn,ln --l1 1e-5 --seeds 3   the study (L1 goes to the BN model only)
+//   mnist_norm plot DIR                          figures from a run or study folder
+//   mnist_norm explain                           BN, GN and LN worked by hand on real activations
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "apps/mnist_norm/explain.h"
+#include "apps/mnist_norm/plot.h"
+#include "apps/mnist_norm/train.h"
+#include "core/error.h"
+
+using namespace normlab;
+using namespace normlab::app;
+
+namespace {
+
+std::vector<Norm> parse_norms(const std::string& list) {
+  std::vector<Norm> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto n = parse_norm(item);
+    if (!n) throw InputError("--norm: unknown norm '" + item + "'; use bn, gn or ln, or a list such as bn,gn,ln");
+    for (Norm m : out)
+      if (m == *n) throw InputError("--norm: '" + item + "' is listed twice; list each norm once");
+    out.push_back(*n);
+  }
+  if (out.empty()) throw InputError("--norm: empty; use bn, gn or ln, or a list such as bn,gn,ln");
+  return out;
+}
+
+void require(bool ok, const std::string& msg) {
+  if (!ok) throw InputError(msg);
+}
+
+void validate(const TrainConfig& c) {
+  require(c.lr > 0, "--lr must be > 0 (e.g. --lr 0.05)");
+  require(c.batch >= 1, "--batch must be >= 1 (e.g. --batch 128)");
+  require(c.epochs >= 1, "--epochs must be >= 1");
+  require(c.threads >= 1, "--threads must be >= 1");
+  require(c.seeds >= 1, "--seeds must be >= 1");
+  require(c.l1 >= 0, "--l1 must be >= 0 (e.g. --l1 1e-5)");
+  require(c.weight_decay >= 0, "--weight-decay must be >= 0");
+  require(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1)");
+  require(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1)");
+  require(c.rotate_deg >= 0 && c.rotate_deg <= 180, "--rotate must be in [0, 180] degrees");
+  require(c.train_limit >= 0, "--train-limit must be >= 0 (0 = all 60,000 images)");
+  require(parse_schedule(c.schedule).has_value(), "--schedule must be onecycle, step or const");
+  for (int ch : {8, 16, 12})
+    require(c.groups >= 1 && ch % c.groups == 0,
+            "--groups " + std::to_string(c.groups) + " does not divide a layer with " + std::to_string(ch) +
+                " channels; the net has 8, 12 and 16 channels, so use 1, 2 or 4");
+  require(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda");
+  require(c.device == "cpu",
+          "--device cuda: this build has no CUDA backend yet (issue 3); use --device cpu");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"normlab mnist_norm: Batch Norm (+L1), Group Norm and Layer Norm on one small MNIST CNN"};
+  app.set_version_flag("--version", "normlab 0.1.0");
+  TrainConfig cfg;
+  std::string norms = "bn";
+  app.add_option("--norm", norms, "bn, gn, ln, or a comma list (bn,gn,ln) to train each in turn (the study)")
+      ->capture_default_str();
+  app.add_option("--groups", cfg.groups, "GN group count (must divide 8, 12 and 16)")->capture_default_str();
+  app.add_flag("--ln-per-element", cfg.ln_per_element,
+               "LN affine per element [C,H,W] instead of per channel (far more parameters)");
+  app.add_option("--l1", cfg.l1, "L1 strength: l1*sum|w| on conv weights; with several norms, BN only")
+      ->capture_default_str();
+  app.add_option("--weight-decay", cfg.weight_decay, "L2 weight decay on conv weights")->capture_default_str();
+  app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str();
+  app.add_option("--batch", cfg.batch, "mini-batch size")->capture_default_str();
+  app.add_option("--lr", cfg.lr, "peak learning rate (one-cycle) or initial rate (step/const)")->capture_default_str();
+  app.add_option("--momentum", cfg.momentum, "SGD momentum")->capture_default_str();
+  app.add_flag("!--no-nesterov", cfg.nesterov, "plain momentum instead of Nesterov");
+  app.add_option("--schedule", cfg.schedule, "onecycle, step (x0.1 every 6 epochs) or const")->capture_default_str();
+  app.add_option("--dropout", cfg.dropout, "dropout after each conv block")->capture_default_str();
+  app.add_option("--rotate", cfg.rotate_deg, "augmentation: random rotation in +-degrees (0 = off)")
+      ->capture_default_str();
+  app.add_option("--seed", cfg.seed, "random seed (init, data order, augmentation, dropout)")->capture_default_str();
+  app.add_option("--seeds", cfg.seeds, "train each norm with seeds seed..seed+N-1; reports mean +- std")
+      ->capture_default_str();
+  app.add_option("--data", cfg.data, "MNIST folder (default: $MNIST_DIR, else ./data/mnist)");
+  app.add_option("--out", cfg.out, "output folder (default runs/<norm>-<timestamp>)");
+  app.add_option("--threads", cfg.threads, "CPU threads")->capture_default_str();
+  app.add_option("--train-limit", cfg.train_limit, "use only the first N training images (0 = all)")
+      ->capture_default_str();
+  app.add_option("--device", cfg.device, "cpu (cuda: see issue 3)")->capture_default_str();
+
+  auto* plot = app.add_subcommand("plot", "draw every figure from a run or study folder (no training)");
+  std::string plot_dir_arg;
+  plot->add_option("DIR", plot_dir_arg, "run or study folder")->required();
+
+  auto* explain = app.add_subcommand("explain", "BN, GN and LN computed step by step on real activations");
+  ExplainConfig ex;
+  explain->add_option("--data", ex.data, "MNIST folder (default: $MNIST_DIR, else ./data/mnist)");
+  explain->add_option("--checkpoint", ex.checkpoint, "model.ckpt of a BN run (default: a freshly initialised net)");
+  explain->add_option("--seed", ex.seed, "seed of the freshly initialised net")->capture_default_str();
+  app.require_subcommand(0, 1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    std::fprintf(stderr, "mnist_norm: %s; see mnist_norm --help\n", what.c_str());
+    return 2;
+  }
+  try {
+    if (*plot) return plot_dir(plot_dir_arg);
+    if (*explain) return run_explain(ex);
+    cfg.norms = parse_norms(norms);
+    validate(cfg);
+    return run_training(cfg);
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "mnist_norm: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mnist_norm: internal error: %s\n", e.what());
+    return 1;
+  }
+}

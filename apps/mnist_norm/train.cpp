@@ -1,0 +1,317 @@
+#include "apps/mnist_norm/train.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/mnist_norm/io.h"
+#include "apps/mnist_norm/plot.h"
+#include "core/checkpoint.h"
+#include "layers/loss.h"
+#include "layers/mnist_net.h"
+#include "layers/optim.h"
+
+namespace normlab::app {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct EvalResult {
+  double loss = 0, acc = 0;
+  std::vector<int32_t> pred;
+  std::vector<float> conf;  // probability of the predicted class
+};
+
+EvalResult evaluate(Sequential& net, const MnistSplit& split, bool keep_predictions) {
+  BatchLoader loader(split, 1000, false, 0, 0.0);
+  loader.start_epoch(0);
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  Tensor images, labels;
+  Context ctx;  // eval mode, no tape
+  for (int b = 0; b < loader.num_batches(); ++b) {
+    loader.get(b, images, labels);
+    Var x = make_var(images);
+    x->requires_grad = false;
+    LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
+    const int64_t n = labels.numel();
+    loss_sum += lr.loss * static_cast<double>(n);
+    const float* lp = lr.logp.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = lp + i * 10;
+      const int p = static_cast<int>(std::max_element(row, row + 10) - row);
+      correct += p == labels.data<int32_t>()[i];
+      if (keep_predictions) {
+        r.pred.push_back(p);
+        r.conf.push_back(std::exp(row[p]));
+      }
+    }
+  }
+  r.loss = loss_sum / static_cast<double>(split.size());
+  r.acc = 100.0 * static_cast<double>(correct) / static_cast<double>(split.size());
+  return r;
+}
+
+std::string metrics_csv(const std::vector<EpochMetrics>& rows) {
+  std::ostringstream os;
+  os << "epoch,train_loss,train_acc,test_loss,test_acc,seconds\n";
+  char b[200];
+  for (const auto& m : rows) {
+    std::snprintf(b, sizeof b, "%d,%.6f,%.4f,%.6f,%.4f,%.3f\n", m.epoch, m.train_loss, m.train_acc, m.test_loss,
+                  m.test_acc, m.seconds);
+    os << b;
+  }
+  return os.str();
+}
+
+// The 10 most confident mistakes (ties by index), with their pixels, for the 5x2 grids.
+std::string misclassified_csv(const MnistSplit& test, const EvalResult& ev) {
+  std::vector<int64_t> wrong;
+  const int32_t* lab = test.labels.data<int32_t>();
+  for (int64_t i = 0; i < test.size(); ++i)
+    if (ev.pred[static_cast<std::size_t>(i)] != lab[i]) wrong.push_back(i);
+  std::stable_sort(wrong.begin(), wrong.end(), [&](int64_t a, int64_t b) {
+    return ev.conf[static_cast<std::size_t>(a)] > ev.conf[static_cast<std::size_t>(b)];
+  });
+  if (wrong.size() > 10) wrong.resize(10);
+  std::ostringstream os;
+  os << "index,true,pred,confidence,pixels\n";
+  const float* im = test.images.data<float>();
+  for (int64_t i : wrong) {
+    os << i << ',' << lab[i] << ',' << ev.pred[static_cast<std::size_t>(i)] << ','
+       << ev.conf[static_cast<std::size_t>(i)] << ',';
+    for (int k = 0; k < 784; ++k) os << (k ? " " : "") << mnist_pixel(im[i * 784 + k]);
+    os << '\n';
+  }
+  return os.str();
+}
+
+void progress(int epoch, int epochs, int b, int nb, int64_t images, double secs) {
+  const int width = 30;
+  const int fill = static_cast<int>(static_cast<double>(width) * (b + 1) / nb);
+  const double ips = static_cast<double>(images) / std::max(secs, 1e-9);
+  const double eta = secs / (b + 1) * (nb - b - 1);
+  std::printf("\repoch %2d/%d [%s%s] %3d%%  %6.0f img/s  ETA %4.1fs ", epoch, epochs, std::string(fill, '#').c_str(),
+              std::string(width - fill, '.').c_str(), 100 * (b + 1) / nb, ips, eta);
+  std::fflush(stdout);
+}
+
+RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
+                     const MnistSplit& test, const std::string& dir) {
+  fs::create_directories(dir);
+  for (const char* f : {"results.json", "misclassified.csv", "model.ckpt", "metrics.csv"}) fs::remove(fs::path(dir) / f);
+  Rng rng(seed);
+  NetConfig nc;
+  nc.norm = norm;
+  nc.norm_cfg.groups = cfg.groups;
+  nc.norm_cfg.ln_per_element = cfg.ln_per_element;
+  nc.dropout = cfg.dropout;
+  auto net = build_mnist_net(nc, rng);
+  RunResult res{dir, norm, seed, net->num_parameters(), {}};
+
+  std::printf("\n== %s%s, seed %llu -> %s\n%s", norm_name(norm).c_str(), l1 > 0 ? " + L1" : "",
+              static_cast<unsigned long long>(seed), dir.c_str(), net->summary({1, 1, 28, 28}, DType::f32).c_str());
+
+  SgdConfig oc;
+  oc.momentum = cfg.momentum;
+  oc.nesterov = cfg.nesterov;
+  oc.weight_decay = cfg.weight_decay;
+  oc.l1 = l1;
+  Sgd opt(net->parameters(), oc);
+  BatchLoader loader(train, cfg.batch, true, seed, cfg.rotate_deg);
+  LrSchedule sched;
+  sched.kind = *parse_schedule(cfg.schedule);
+  sched.max_lr = cfg.lr;
+  sched.steps_per_epoch = loader.num_batches();
+  sched.total_steps = static_cast<long>(cfg.epochs) * loader.num_batches();
+
+  json conf = {{"norm", norm_name(norm)}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
+               {"l1", l1}, {"weight_decay", cfg.weight_decay}, {"lr", cfg.lr}, {"momentum", cfg.momentum},
+               {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"dropout", cfg.dropout},
+               {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"seed", seed},
+               {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
+               {"device", cfg.device}, {"parameters", res.params}};
+  write_file_atomic((fs::path(dir) / "config.json").string(), conf.dump(2) + "\n");
+
+  const bool tty = stdout_is_terminal();
+  Tape tape;
+  Tensor images, labels;
+  EvalResult last;
+  double data_seconds = 0, eval_seconds = 0;
+  long step = 0;
+  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    loader.start_epoch(epoch);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    const int nb = loader.num_batches();
+    for (int b = 0; b < nb; ++b, ++step) {
+      const auto td = Clock::now();
+      loader.get(b, images, labels);
+      data_seconds += seconds_since(td);
+      Context ctx{&tape, true, seed * 1000003ull + static_cast<uint64_t>(step)};
+      Var x = make_var(images);
+      x->requires_grad = false;
+      LossResult lr = nll_loss(net->forward(x, ctx), labels, ctx);
+      opt.zero_grad();
+      tape.backward();
+      opt.step(sched.at(step));
+      const int64_t n = labels.numel();
+      loss_sum += (lr.loss + opt.penalty()) * static_cast<double>(n);
+      const float* lp = lr.logp.data<float>();
+      for (int64_t i = 0; i < n; ++i)
+        correct += std::max_element(lp + i * 10, lp + i * 10 + 10) - (lp + i * 10) == labels.data<int32_t>()[i];
+      seen += n;
+      if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
+    }
+    const double train_secs = seconds_since(t0);
+    const auto te = Clock::now();
+    last = evaluate(*net, test, epoch == cfg.epochs);
+    eval_seconds += seconds_since(te);
+    EpochMetrics m{epoch, loss_sum / static_cast<double>(seen), 100.0 * static_cast<double>(correct) / static_cast<double>(seen),
+                   last.loss, last.acc, train_secs};
+    res.epochs.push_back(m);
+    if (tty) std::printf("\r%s\r", std::string(90, ' ').c_str());
+    std::printf("epoch %2d/%d  train loss %.4f acc %6.2f%%  test loss %.4f acc %6.2f%%  %.1fs (%.0f img/s)\n", epoch,
+                cfg.epochs, m.train_loss, m.train_acc, m.test_loss, m.test_acc, train_secs,
+                static_cast<double>(seen) / train_secs);
+    std::fflush(stdout);
+    write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
+  }
+
+  NamedTensors named;
+  auto params = net->parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) named.emplace_back("param." + std::to_string(i), &params[i]->value);
+  auto bufs = net->buffers();
+  for (auto& b : bufs) named.emplace_back("buffer." + b.first, b.second);
+  save_checkpoint((fs::path(dir) / "model.ckpt").string(), named);
+  write_file_atomic((fs::path(dir) / "misclassified.csv").string(), misclassified_csv(test, last));
+
+  const auto& f = res.epochs.back();
+  double train_total = 0;
+  for (const auto& m : res.epochs) train_total += m.seconds;
+  json out = {{"norm", norm_name(norm)}, {"l1", l1}, {"seed", seed}, {"parameters", res.params},
+              {"epochs", cfg.epochs}, {"final_test_acc", f.test_acc}, {"final_test_loss", f.test_loss},
+              {"final_train_acc", f.train_acc}, {"final_train_loss", f.train_loss},
+              {"mean_epoch_seconds", train_total / cfg.epochs},
+              {"data_seconds_per_epoch", data_seconds / cfg.epochs},
+              {"eval_seconds_per_epoch", eval_seconds / cfg.epochs}, {"threads", cfg.threads}};
+  write_file_atomic((fs::path(dir) / "results.json").string(), out.dump(2) + "\n");
+  std::printf("final (epoch %d): test acc %.2f%%, test loss %.4f; %lld parameters; %.2f s/epoch "
+              "(of which data+augmentation %.2f s); results in %s\n",
+              f.epoch, f.test_acc, f.test_loss, static_cast<long long>(res.params), train_total / cfg.epochs,
+              data_seconds / cfg.epochs, dir.c_str());
+  return res;
+}
+
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(v.size());
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0};
+}
+
+void write_summary(const std::string& dir, const std::vector<RunResult>& runs, const std::vector<Norm>& norms,
+                   const TrainConfig& cfg) {
+  std::ostringstream csv;
+  csv << "norm,seed,parameters,final_test_acc,final_test_loss,mean_epoch_seconds,run\n";
+  json jn = json::array();
+  for (const auto& r : runs) {
+    double secs = 0;
+    for (const auto& m : r.epochs) secs += m.seconds;
+    csv << norm_name(r.norm) << ',' << r.seed << ',' << r.params << ',' << r.epochs.back().test_acc << ','
+        << r.epochs.back().test_loss << ',' << secs / static_cast<double>(r.epochs.size()) << ','
+        << fs::path(r.dir).filename().string() << '\n';
+  }
+  std::printf("\n%-6s %-8s %6s %22s %22s %10s\n", "norm", "params", "seeds", "final test acc (%)", "final test loss",
+              "s/epoch");
+  for (Norm n : norms) {
+    std::vector<double> acc, loss, secs;
+    std::vector<std::string> run_dirs;
+    int64_t params = 0;
+    for (const auto& r : runs)
+      if (r.norm == n) {
+        acc.push_back(r.epochs.back().test_acc);
+        loss.push_back(r.epochs.back().test_loss);
+        double s = 0;
+        for (const auto& m : r.epochs) s += m.seconds;
+        secs.push_back(s / static_cast<double>(r.epochs.size()));
+        params = r.params;
+        run_dirs.push_back(fs::path(r.dir).filename().string());
+      }
+    auto [am, as] = mean_std(acc);
+    auto [lm, ls] = mean_std(loss);
+    auto [sm, ss] = mean_std(secs);
+    const double l1 = (n == Norm::bn || norms.size() == 1) ? cfg.l1 : 0.0;
+    jn.push_back({{"norm", norm_name(n)}, {"l1", l1}, {"parameters", params}, {"seeds", acc.size()},
+                  {"test_acc_mean", am}, {"test_acc_std", as}, {"test_loss_mean", lm}, {"test_loss_std", ls},
+                  {"epoch_seconds_mean", sm}, {"runs", run_dirs}});
+    char b[64], c[64];
+    std::snprintf(b, sizeof b, "%.2f +- %.2f", am, as);
+    std::snprintf(c, sizeof c, "%.4f +- %.4f", lm, ls);
+    std::printf("%-6s %-8lld %6zu %22s %22s %10.2f\n", (norm_name(n) + (l1 > 0 ? "+L1" : "")).c_str(),
+                static_cast<long long>(params), acc.size(), b, c, sm);
+  }
+  json summary = {{"epochs", cfg.epochs}, {"seed", cfg.seed}, {"seeds", cfg.seeds}, {"threads", cfg.threads},
+                  {"device", cfg.device}, {"norms", jn}};
+  write_file_atomic((fs::path(dir) / "summary.csv").string(), csv.str());
+  write_file_atomic((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
+}
+
+}  // namespace
+
+int run_training(const TrainConfig& cfg) {
+  omp_set_num_threads(cfg.threads);
+  const std::string data = resolve_data_dir(cfg.data);
+  // Everything that can be wrong with the input is found before anything is written.
+  MnistSplit train = load_mnist(data, true, cfg.train_limit);
+  MnistSplit test = load_mnist(data, false);
+  const bool study = cfg.norms.size() > 1 || cfg.seeds > 1;
+  std::string out = cfg.out;
+  if (out.empty()) {
+    std::string tag;
+    for (Norm n : cfg.norms) {
+      if (!tag.empty()) tag += '-';
+      tag += norm_name(n);
+    }
+    out = "runs/" + (study ? "study-" + tag : tag) + "-" + timestamp();
+  }
+  std::printf("normlab mnist_norm: %lld training / %lld test images from %s; %d thread(s); output %s\n",
+              static_cast<long long>(train.size()), static_cast<long long>(test.size()), data.c_str(), cfg.threads,
+              out.c_str());
+  std::vector<RunResult> runs;
+  // Seed-major order: every norm's first seed finishes before any second seed starts.
+  for (int s = 0; s < cfg.seeds; ++s)
+    for (Norm n : cfg.norms) {
+      const uint64_t seed = cfg.seed + static_cast<uint64_t>(s);
+      const double l1 = (n == Norm::bn || cfg.norms.size() == 1) ? cfg.l1 : 0.0;
+      const std::string dir = study ? (fs::path(out) / (norm_name(n) + "-s" + std::to_string(seed))).string() : out;
+      runs.push_back(train_one(cfg, n, seed, l1, train, test, dir));
+    }
+  if (study) write_summary(out, runs, cfg.norms, cfg);
+  if (gnuplot_available()) {
+    plot_dir(out);
+  } else {
+    std::printf("gnuplot not found: training results are saved; install gnuplot (scripts/install-deps.sh) and run\n"
+                "  mnist_norm plot %s\nto draw the figures.\n", out.c_str());
+  }
+  return 0;
+}
+
+}  // namespace normlab::app

@@ -1,0 +1,53 @@
+// Training and evaluation of one model, and the study (several norms x seeds).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/mnist.h"
+#include "core/schedule.h"
+#include "layers/norm.h"
+
+namespace normlab::app {
+
+struct TrainConfig {
+  std::vector<Norm> norms{Norm::bn};
+  int groups = 4;
+  bool ln_per_element = false;
+  double l1 = 0;                 // applied to the BN model only when several norms are trained
+  double weight_decay = 0;
+  double lr = 0.1;
+  double momentum = 0.9;
+  bool nesterov = true;
+  std::string schedule = "onecycle";
+  double dropout = 0.0;
+  double rotate_deg = 7.0;
+  int epochs = 20;
+  int batch = 128;
+  uint64_t seed = 1;
+  int seeds = 1;
+  std::string data;
+  std::string out;
+  int threads = 2;
+  int64_t train_limit = 0;
+  std::string device = "cpu";
+};
+
+struct EpochMetrics {
+  int epoch;
+  double train_loss, train_acc, test_loss, test_acc, seconds;
+};
+
+struct RunResult {
+  std::string dir;
+  Norm norm;
+  uint64_t seed;
+  int64_t params;
+  std::vector<EpochMetrics> epochs;
+};
+
+// Trains every (norm, seed) of cfg into its run folder; with one norm and one seed the folder is
+// cfg.out itself, otherwise cfg.out/<norm>-s<seed>, plus summary.csv/json in cfg.out. Returns 0.
+int run_training(const TrainConfig& cfg);
+
+}  // namespace normlab::app

@@ -1,0 +1,110 @@
+#include "core/mnist.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/idx.h"
+#include "kernels/dispatch.h"
+
+namespace normlab {
+namespace fs = std::filesystem;
+
+std::string resolve_data_dir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("MNIST_DIR"); env && *env) return env;
+  return "data/mnist";
+}
+
+namespace {
+std::string find_file(const std::string& dir, const std::string& stem) {
+  for (const char* ext : {".gz", ""}) {
+    const fs::path p = fs::path(dir) / (stem + ext);
+    if (fs::is_regular_file(p)) return p.string();
+  }
+  throw InputError(dir + ": " + stem + "(.gz) not found; point --data (or MNIST_DIR) at the MNIST folder, or fetch "
+                   "the files with scripts/get-mnist.sh " + dir);
+}
+}  // namespace
+
+MnistSplit load_mnist(const std::string& dir, bool train, int64_t limit) {
+  if (!fs::is_directory(dir))
+    throw InputError("data folder '" + dir + "' does not exist; pass --data DIR (or set MNIST_DIR), or fetch MNIST "
+                     "with scripts/get-mnist.sh " + dir);
+  const std::string prefix = train ? "train" : "t10k";
+  const std::string ipath = find_file(dir, prefix + "-images-idx3-ubyte");
+  const std::string lpath = find_file(dir, prefix + "-labels-idx1-ubyte");
+  IdxArray img = read_idx(ipath, 3);
+  IdxArray lab = read_idx(lpath, 1);
+  if (img.dims[1] != 28 || img.dims[2] != 28)
+    throw InputError(ipath + ": images are " + std::to_string(img.dims[1]) + "x" + std::to_string(img.dims[2]) +
+                     ", expected 28x28; re-download it with scripts/get-mnist.sh");
+  if (img.dims[0] != lab.dims[0])
+    throw InputError(ipath + " has " + std::to_string(img.dims[0]) + " images but " + lpath + " has " +
+                     std::to_string(lab.dims[0]) + " labels; re-download both with scripts/get-mnist.sh");
+  int64_t n = img.dims[0];
+  if (limit > 0) n = std::min(n, limit);
+  MnistSplit s;
+  s.images = Tensor::empty({n, 1, 28, 28});
+  s.labels = Tensor::empty({n}, DType::i32);
+  float* im = s.images.data<float>();
+  for (int64_t i = 0; i < n * 784; ++i)
+    im[i] = static_cast<float>((img.data[static_cast<std::size_t>(i)] / 255.0 - kMnistMean) / kMnistStd);
+  int32_t* lb = s.labels.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int v = lab.data[static_cast<std::size_t>(i)];
+    if (v > 9) throw InputError(lpath + ": label " + std::to_string(v) + " at index " + std::to_string(i) +
+                                " is not a digit; re-download it with scripts/get-mnist.sh");
+    lb[i] = v;
+  }
+  return s;
+}
+
+BatchLoader::BatchLoader(const MnistSplit& split, int batch, bool shuffle, uint64_t seed, double max_deg)
+    : split_(split), batch_(batch), shuffle_(shuffle), seed_(seed), max_deg_(max_deg),
+      order_(static_cast<std::size_t>(split.size())) {
+  std::iota(order_.begin(), order_.end(), 0);
+}
+
+void BatchLoader::start_epoch(int epoch) {
+  std::iota(order_.begin(), order_.end(), 0);
+  uint64_t mix = seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1;
+  Rng rng(splitmix64(mix));
+  if (shuffle_)
+    for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
+  aug_rng_.reseed(rng.next_u64());
+}
+
+int BatchLoader::num_batches() const { return static_cast<int>((split_.size() + batch_ - 1) / batch_); }
+
+void BatchLoader::get(int b, Tensor& images, Tensor& labels) {
+  const int64_t begin = static_cast<int64_t>(b) * batch_;
+  const int64_t n = std::min<int64_t>(batch_, split_.size() - begin);
+  if (!images.defined() || images.dim(0) != n) {
+    images = Tensor::empty({n, 1, 28, 28});
+    labels = Tensor::empty({n}, DType::i32);
+  }
+  const float* src = split_.images.data<float>();
+  const int32_t* lsrc = split_.labels.data<int32_t>();
+  float* dst = images.data<float>();
+  int32_t* ldst = labels.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = order_[static_cast<std::size_t>(begin + i)];
+    std::memcpy(dst + i * 784, src + k * 784, 784 * sizeof(float));
+    ldst[i] = lsrc[k];
+  }
+  if (max_deg_ > 0) {
+    Tensor angle = Tensor::empty({n});
+    for (int64_t i = 0; i < n; ++i)
+      angle.data<float>()[i] = static_cast<float>(aug_rng_.uniform(-max_deg_, max_deg_) * M_PI / 180.0);
+    Tensor rotated = Tensor::empty_like(images);
+    ops::rotate_forward(rotated, images, angle, -kMnistMean / kMnistStd);
+    images = rotated;
+  }
+}
+
+}  // namespace normlab

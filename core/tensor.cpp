@@ -1,0 +1,149 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace normlab {
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::i32: return "i32";
+  }
+  return "?";
+}
+const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+std::size_t dtype_size(DType d) { return d == DType::f64 ? 8 : 4; }
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << '[';
+  for (std::size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << ']';
+  return os.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    NL_CHECK(d >= 0, "tensor: negative dimension in shape ", shape_str(s));
+    n *= d;
+  }
+  return n;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  NL_CHECK(device == Device::cpu,
+           "tensor: device cuda is not available in this build (the CUDA backend is issue 3)");
+  Tensor t;
+  t.shape_ = shape;
+  t.numel_ = shape_numel(shape);
+  t.dtype_ = dtype;
+  t.device_ = device;
+  // 64-byte alignment for the vector units; at least one element so data() is never null.
+  std::size_t bytes = std::max<std::size_t>(t.nbytes(), 64);
+  bytes = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) throw Error("tensor: out of memory allocating " + std::to_string(bytes) + " bytes");
+  t.storage_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  std::memset(t.raw(), 0, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::from(const Shape& shape, const std::vector<double>& values, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  NL_CHECK(static_cast<int64_t>(values.size()) == t.numel(), "tensor: ", values.size(),
+           " values given for shape ", shape_str(shape));
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, values[static_cast<std::size_t>(i)]);
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  NL_CHECK(i >= 0 && i < ndim(), "tensor: dim ", i, " of a ", ndim(), "-d tensor ", shape_str(shape_));
+  return shape_[static_cast<std::size_t>(i)];
+}
+
+void Tensor::check_type(DType want) const {
+  NL_CHECK(defined(), "tensor: access to an undefined tensor");
+  NL_CHECK(dtype_ == want, "tensor: asked for ", dtype_name(want), " data of a ", describe());
+}
+
+double Tensor::get(int64_t i) const {
+  switch (dtype_) {
+    case DType::f32: return static_cast<double>(data<float>()[i]);
+    case DType::f64: return data<double>()[i];
+    case DType::i32: return static_cast<double>(data<int32_t>()[i]);
+  }
+  return 0;
+}
+
+void Tensor::set(int64_t i, double v) {
+  switch (dtype_) {
+    case DType::f32: data<float>()[i] = static_cast<float>(v); break;
+    case DType::f64: data<double>()[i] = v; break;
+    case DType::i32: data<int32_t>()[i] = static_cast<int32_t>(v); break;
+  }
+}
+
+void Tensor::fill(double v) {
+  for (int64_t i = 0; i < numel_; ++i) set(i, v);
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device_);
+  std::memcpy(t.raw(), raw(), nbytes());
+  return t;
+}
+
+Tensor Tensor::to(DType d) const {
+  if (d == dtype_) return clone();
+  Tensor t = empty(shape_, d, device_);
+  for (int64_t i = 0; i < numel_; ++i) t.set(i, get(i));
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& s) const {
+  NL_CHECK(shape_numel(s) == numel_, "tensor: cannot reshape ", shape_str(shape_), " to ", shape_str(s));
+  Tensor t = *this;
+  t.shape_ = s;
+  return t;
+}
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<double> v(static_cast<std::size_t>(numel_));
+  for (int64_t i = 0; i < numel_; ++i) v[static_cast<std::size_t>(i)] = get(i);
+  return v;
+}
+
+std::string Tensor::describe() const {
+  if (!defined()) return "undefined tensor";
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + " " + device_name(device_);
+}
+
+void check_shape(const char* op, const char* name, const Tensor& t, const Shape& want) {
+  NL_CHECK(t.defined(), op, ": ", name, " is undefined");
+  NL_CHECK(t.shape() == want, op, ": ", name, " has shape ", shape_str(t.shape()), ", expected ",
+           shape_str(want));
+}
+
+void check_same(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  NL_CHECK(a.defined() && b.defined(), op, ": undefined tensor (", an, " or ", bn, ")");
+  NL_CHECK(a.dtype() == b.dtype(), op, ": ", an, " is ", a.describe(), " but ", bn, " is ", b.describe());
+  NL_CHECK(a.device() == b.device(), op, ": ", an, " is ", a.describe(), " but ", bn, " is ",
+           b.describe());
+}
+
+}  // namespace normlab

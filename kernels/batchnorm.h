@@ -1,0 +1,29 @@
+// batchnorm: Batch Normalization over (N, H, W) for each channel c (Ioffe & Szegedy, 2015).
+//
+// Training forward, with M = N*H*W values per channel:
+//   mean_c = (1/M) sum_{n,h,w} x            var_c = (1/M) sum (x - mean_c)^2     (biased)
+//   rstd_c = 1 / sqrt(var_c + eps)          xhat  = (x - mean_c) * rstd_c
+//   y      = gamma_c * xhat + beta_c
+//   running_mean = (1 - momentum) * running_mean + momentum * mean_c
+//   running_var  = (1 - momentum) * running_var  + momentum * var_c * M / (M - 1)   (unbiased)
+// Eval forward: y = gamma_c * (x - running_mean_c) / sqrt(running_var_c + eps) + beta_c.
+// Backward (training; gradients flow through mean_c and var_c):
+//   dbeta_c  += sum dy                 dgamma_c += sum dy * xhat
+//   dx        = gamma_c * rstd_c / M * (M * dy - sum dy - xhat * sum(dy * xhat))
+//
+// Shapes: x, y, dx, dy [N, C, H*W]; gamma, beta, dgamma, dbeta, mean, rstd, running_* [C].
+// Preconditions: N*H*W >= 2 for training; eps > 0; 0 <= momentum <= 1.
+// Outputs: y, mean, rstd, dx ASSIGNED; running_mean/var UPDATED in place; dgamma, dbeta ACCUMULATED.
+#pragma once
+
+namespace normlab::cpu {
+template <typename T>
+void batchnorm_forward_train(T* y, T* mean, T* rstd, T* running_mean, T* running_var, const T* x,
+                             const T* gamma, const T* beta, int N, int C, int HW, T eps, T momentum);
+template <typename T>
+void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                            const T* running_var, int N, int C, int HW, T eps);
+template <typename T>
+void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
+                        const T* x, const T* gamma, int N, int C, int HW);
+}  // namespace normlab::cpu

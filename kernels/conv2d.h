@@ -1,0 +1,35 @@
+// conv2d: 2-D convolution (cross-correlation), stride 1, square kernel R x R, zero padding `pad`.
+//
+// Forward   y[n,k,i,j] = b[k] + sum_{c,r,s} w[k,c,r,s] * x[n,c, i+r-pad, j+s-pad]   (x = 0 outside)
+//           with Ho = H + 2*pad - R + 1, Wo = W + 2*pad - R + 1.
+// Backward  dx[n,c,p,q] = sum_{k,r,s} w[k,c,r,s] * dy[n,k, p-r+pad, q-s+pad]        (dy = 0 outside)
+//           dw[k,c,r,s] = sum_{n,i,j} dy[n,k,i,j] * x[n,c, i+r-pad, j+s-pad]
+//           db[k]       = sum_{n,i,j} dy[n,k,i,j]
+// Computed as im2col + GEMM per image: col[(c,r,s), (i,j)] = x[c, i+r-pad, j+s-pad], then
+// y_n = W (K x CRR) * col (CRR x HoWo); dcol = W^T dy_n and col2im; dW += dy_n * col^T.
+//
+// Shapes: x [N,C,H,W], w [K,C,R,R], b [K] or null, y/dy [N,K,Ho,Wo], dx like x, dw like w, db like b.
+// Preconditions: R in {1, 3}, pad in {0, 1}, Ho >= 1 and Wo >= 1; buffers do not alias.
+// Outputs: y and dx are ASSIGNED; dw and db are ACCUMULATED (+=). db may be null (no bias).
+#pragma once
+#include <cstdint>
+
+namespace normlab {
+
+struct Conv2dShape {
+  int N, C, H, W;  // input
+  int K, R, pad;   // output channels, kernel size, zero padding
+  int Ho() const { return H + 2 * pad - R + 1; }
+  int Wo() const { return W + 2 * pad - R + 1; }
+};
+
+namespace cpu {
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dShape& s);
+}  // namespace cpu
+
+}  // namespace normlab

@@ -1,0 +1,31 @@
+// CPU L1/L2 penalty. Math: kernels/penalty.h.
+#include "kernels/penalty.h"
+
+#include <cmath>
+
+namespace normlab::cpu {
+
+template <typename T>
+void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2) {
+  double a = 0, q = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    a += std::abs(w[i]);
+    q += static_cast<double>(w[i]) * w[i];
+  }
+  *value += static_cast<T>(l1 * a + 0.5 * l2 * q);
+}
+
+template <typename T>
+void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
+    dw[i] += l1 * s + l2 * w[i];
+  }
+}
+
+template void penalty_forward<float>(float*, const float*, int64_t, float, float);
+template void penalty_forward<double>(double*, const double*, int64_t, double, double);
+template void penalty_backward<float>(float*, const float*, int64_t, float, float);
+template void penalty_backward<double>(double*, const double*, int64_t, double, double);
+
+}  // namespace normlab::cpu

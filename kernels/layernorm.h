@@ -1,0 +1,26 @@
+// layernorm: Layer Normalization (Ba, Kiros & Hinton, 2016) over (C, H, W) of each sample.
+//
+// Forward, with M = C*H*W values per sample n:
+//   mean_n = (1/M) sum_{c,h,w} x[n,c,h,w]     var_n = (1/M) sum (x - mean_n)^2
+//   rstd_n = 1 / sqrt(var_n + eps)            xhat  = (x - mean_n) * rstd_n
+//   y = gamma * xhat + beta, where the affine parameters are either
+//     per channel  (per_element = false): gamma, beta of shape [C]       -> 2*C parameters
+//     per element  (per_element = true):  gamma, beta of shape [C, H, W] -> 2*C*H*W parameters
+//   (PyTorch's nn.LayerNorm([C,H,W]) is per element; per channel is GroupNorm with G = 1.)
+// Backward, with g_i = dy_i * gamma(i) over the M values i of one sample:
+//   dbeta  += sum over n of dy          dgamma += sum over n of dy * xhat   (and over h,w if per channel)
+//   dx_i    = rstd_n * (g_i - mean(g) - xhat_i * mean(g * xhat))
+//
+// Shapes: x, y, dx, dy [N, C, H*W]; mean, rstd [N]; gamma, beta, dgamma, dbeta [C] or [C*H*W].
+// Preconditions: eps > 0.
+// Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
+#pragma once
+
+namespace normlab::cpu {
+template <typename T>
+void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
+                       int C, int HW, bool per_element, T eps);
+template <typename T>
+void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
+                        const T* x, const T* gamma, int N, int C, int HW, bool per_element);
+}  // namespace normlab::cpu

@@ -1,0 +1,12 @@
+// penalty: L1 and L2 regularisation of a weight tensor.
+//   forward   value += l1 * sum_i |w_i| + (l2 / 2) * sum_i w_i^2
+//   backward  dw_i  += l1 * sign(w_i) + l2 * w_i         (sign(0) = 0)
+// With l2 = weight_decay this is exactly SGD's classic weight decay (gradient wd * w).
+// Shapes: w, dw [n]; value scalar. Outputs: value and dw ACCUMULATED.
+#pragma once
+#include <cstdint>
+
+namespace normlab::cpu {
+template <typename T> void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2);
+template <typename T> void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2);
+}  // namespace normlab::cpu

@@ -1,0 +1,9 @@
+// relu: y = max(x, 0);  backward: dx = dy * [y > 0]  (the subgradient at 0 is taken as 0).
+// Shapes: y, x, dx, dy [n] (any layout). Outputs: y, dx ASSIGNED. y may alias x (in place).
+#pragma once
+#include <cstdint>
+
+namespace normlab::cpu {
+template <typename T> void relu_forward(T* y, const T* x, int64_t n);
+template <typename T> void relu_backward(T* dx, const T* dy, const T* y, int64_t n);
+}  // namespace normlab::cpu

@@ -1,0 +1,14 @@
+// rotate: the training augmentation, a rotation of each image about its centre by angle[n]
+// (radians, counter-clockwise), sampled bilinearly; points that fall outside read `fill`.
+//   For output pixel (i, j), with centre (ci, cj) = ((H-1)/2, (W-1)/2):
+//     u = cos(a) (j - cj) + sin(a) (i - ci) + cj       (source column)
+//     v = -sin(a) (j - cj) + cos(a) (i - ci) + ci      (source row)
+//     y[n,i,j] = bilinear(x[n], v, u)
+// No backward: it is applied to input data only. angle = 0 reproduces x exactly.
+// Shapes: x, y [N, H, W]; angle [N]. Outputs: y ASSIGNED. y must not alias x.
+#pragma once
+
+namespace normlab::cpu {
+template <typename T>
+void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill);
+}  // namespace normlab::cpu

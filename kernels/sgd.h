@@ -1,0 +1,14 @@
+// sgd: one step of stochastic gradient descent with momentum (PyTorch's formulation).
+//   v = momentum * v + dw
+//   step = nesterov ? dw + momentum * v : v
+//   w -= lr * step
+// Weight decay and L1 are not here: they are added to dw by the penalty op first.
+// Shapes: w, v, dw [n]. Preconditions: lr >= 0, 0 <= momentum < 1; v starts at zero.
+// Outputs: w and v UPDATED in place.
+#pragma once
+#include <cstdint>
+
+namespace normlab::cpu {
+template <typename T>
+void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov);
+}  // namespace normlab::cpu

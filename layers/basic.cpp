@@ -1,0 +1,74 @@
+#include "layers/basic.h"
+
+#include <cstdio>
+
+#include "core/rng.h"
+#include "kernels/dispatch.h"
+
+namespace normlab {
+
+Var ReLU::forward(const Var& x, Context& ctx) {
+  Var y = make_var(Tensor::empty_like(x->value));
+  ops::relu_forward(y->value, x->value);
+  if (ctx.tape && x->requires_grad)
+    ctx.tape->record([x, y] { add_grad(*x, [&](Tensor& dx) { ops::relu_backward(dx, y->grad, y->value); }); });
+  return y;
+}
+
+Var MaxPool2x2::forward(const Var& x, Context& ctx) {
+  const auto& s = x->value.shape();
+  NL_CHECK(s.size() == 4, "MaxPool2x2: input must be [N,C,H,W], got ", shape_str(s));
+  const Shape out{s[0], s[1], s[2] / 2, s[3] / 2};
+  Var y = make_var(Tensor::empty(out, x->value.dtype()));
+  Tensor argmax = Tensor::empty(out, DType::i32);
+  ops::maxpool2x2_forward(y->value, argmax, x->value);
+  if (ctx.tape && x->requires_grad)
+    ctx.tape->record([x, y, argmax] {
+      add_grad(*x, [&](Tensor& dx) { ops::maxpool2x2_backward(dx, y->grad, argmax); });
+    });
+  return y;
+}
+
+std::string Dropout::kind() const {
+  char b[32];
+  std::snprintf(b, sizeof b, "Dropout(%.3g)", p_);
+  return b;
+}
+
+Var Dropout::forward(const Var& x, Context& ctx) {
+  if (!ctx.training || p_ == 0) return x;  // identity at evaluation
+  uint64_t mix = ctx.seed ^ (id_ * 0x9E3779B97F4A7C15ull);
+  const uint64_t seed = splitmix64(mix);
+  Var y = make_var(Tensor::empty_like(x->value));
+  ops::dropout_forward(y->value, x->value, p_, seed);
+  if (ctx.tape && x->requires_grad)
+    ctx.tape->record([x, y, p = p_, seed] {
+      add_grad(*x, [&](Tensor& dx) { ops::dropout_backward(dx, y->grad, p, seed); });
+    });
+  return y;
+}
+
+Var GlobalAvgPool::forward(const Var& x, Context& ctx) {
+  const auto& s = x->value.shape();
+  NL_CHECK(s.size() == 4, "GlobalAvgPool: input must be [N,C,H,W], got ", shape_str(s));
+  Var y = make_var(Tensor::empty({s[0], s[1], 1, 1}, x->value.dtype()));
+  ops::gap_forward(y->value, x->value);
+  if (ctx.tape && x->requires_grad)
+    ctx.tape->record([x, y] { add_grad(*x, [&](Tensor& dx) { ops::gap_backward(dx, y->grad); }); });
+  return y;
+}
+
+Var Flatten::forward(const Var& x, Context& ctx) {
+  const auto& s = x->value.shape();
+  Var y = make_var(x->value.reshape({s[0], x->value.numel() / s[0]}));
+  if (ctx.tape && x->requires_grad)
+    ctx.tape->record([x, y] {
+      add_grad(*x, [&](Tensor& dx) {
+        Tensor g = y->grad.reshape(dx.shape());
+        std::copy_n(static_cast<const char*>(g.raw()), g.nbytes(), static_cast<char*>(dx.raw()));
+      });
+    });
+  return y;
+}
+
+}  // namespace normlab

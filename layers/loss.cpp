@@ -1,0 +1,18 @@
+#include "layers/loss.h"
+
+#include "kernels/dispatch.h"
+
+namespace normlab {
+
+LossResult nll_loss(const Var& logits, const Tensor& labels, Context& ctx) {
+  LossResult r;
+  r.logp = Tensor::empty_like(logits->value);
+  r.loss = ops::log_softmax_nll_forward(r.logp, logits->value, labels);
+  if (ctx.tape)
+    ctx.tape->record([logits, labels, logp = r.logp] {
+      add_grad(*logits, [&](Tensor& dz) { ops::log_softmax_nll_backward(dz, logp, labels, 1.0); });
+    });
+  return r;
+}
+
+}  // namespace normlab

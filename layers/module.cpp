@@ -1,0 +1,58 @@
+#include "layers/module.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace normlab {
+
+Var Sequential::forward(const Var& x, Context& ctx) {
+  Var h = x;
+  for (auto& m : layers_) h = m->forward(h, ctx);
+  return h;
+}
+
+std::vector<Var> Sequential::parameters() {
+  std::vector<Var> out;
+  for (auto& m : layers_)
+    for (auto& p : m->parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor*>> Sequential::buffers() {
+  std::vector<std::pair<std::string, Tensor*>> out;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (auto& [n, t] : layers_[i]->buffers()) out.emplace_back(std::to_string(i) + "." + n, t);
+  return out;
+}
+
+int64_t Sequential::num_parameters() {
+  int64_t n = 0;
+  for (auto& p : parameters()) n += p->value.numel();
+  return n;
+}
+
+std::string Sequential::summary(const Shape& input, DType dtype) {
+  std::ostringstream os;
+  char line[160];
+  std::snprintf(line, sizeof line, "%-4s %-38s %-18s %8s\n", "#", "layer", "output shape", "params");
+  os << line << std::string(71, '-') << '\n';
+  Context ctx;  // eval mode, no tape
+  Var h = make_var(Tensor::zeros(input, dtype));
+  int64_t total = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h, ctx);
+    int64_t np = 0;
+    for (auto& p : layers_[i]->parameters()) np += p->value.numel();
+    total += np;
+    Shape s = h->value.shape();
+    s[0] = -1;
+    std::string ss = shape_str(s);
+    std::snprintf(line, sizeof line, "%-4zu %-38s %-18s %8lld\n", i, layers_[i]->kind().c_str(), ss.c_str(),
+                  static_cast<long long>(np));
+    os << line;
+  }
+  os << std::string(71, '-') << '\n' << "total parameters: " << total << '\n';
+  return os.str();
+}
+
+}  // namespace normlab

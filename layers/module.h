@@ -1,0 +1,50 @@
+// Modules: the layers a network is built from, over the dispatcher (kernels/dispatch.h).
+//
+// A Module maps one Var to one Var. When ctx.tape is set, forward() records the backward closure
+// of what it computed; with ctx.tape == nullptr (evaluation) nothing is recorded. Parameters are
+// Vars made with make_param; buffers (BN running statistics) are plain Tensors saved in checkpoints.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/autograd.h"
+
+namespace normlab {
+
+struct Context {
+  Tape* tape = nullptr;   // record backward closures here; null = no gradients
+  bool training = false;  // BN batch statistics and dropout on/off
+  uint64_t seed = 0;      // per-step seed for dropout masks
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Var forward(const Var& x, Context& ctx) = 0;
+  virtual std::string kind() const = 0;  // e.g. "Conv2d(8->16, 3x3, pad 0)"
+  virtual std::vector<Var> parameters() { return {}; }
+  virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
+};
+
+class Sequential : public Module {
+ public:
+  void add(std::unique_ptr<Module> m) { layers_.push_back(std::move(m)); }
+  Var forward(const Var& x, Context& ctx) override;
+  std::string kind() const override { return "Sequential"; }
+  std::vector<Var> parameters() override;
+  std::vector<std::pair<std::string, Tensor*>> buffers() override;
+  std::size_t size() const { return layers_.size(); }
+  Module& at(std::size_t i) { return *layers_[i]; }
+
+  int64_t num_parameters();
+  // A torchsummary-like table: each layer's output shape and parameter count, and the total,
+  // computed by running a batch-1 input of `input` shape through the network in eval mode.
+  std::string summary(const Shape& input, DType dtype);
+
+ private:
+  std::vector<std::unique_ptr<Module>> layers_;
+};
+
+}  // namespace normlab

@@ -1,0 +1,72 @@
+// Normalization layers and the Norm enum the network builder is parameterised by.
+//   BatchNorm2d  statistics over (N, H, W) per channel; running statistics for evaluation
+//   GroupNorm    statistics over (C/G, H, W) per sample and group; same in training and eval
+//   LayerNorm    statistics over (C, H, W) per sample; affine per channel (default) or per element
+// Math: kernels/batchnorm.h, kernels/groupnorm.h, kernels/layernorm.h.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "layers/module.h"
+
+namespace normlab {
+
+enum class Norm { bn, gn, ln };
+std::string norm_name(Norm n);
+std::optional<Norm> parse_norm(const std::string& s);
+
+struct NormConfig {
+  double eps = 1e-5;
+  double momentum = 0.1;         // BN running statistics
+  int groups = 4;                // GN
+  bool ln_per_element = false;   // LN affine: per channel (2C params) or per element (2CHW params)
+};
+
+class BatchNorm2d : public Module {
+ public:
+  BatchNorm2d(int channels, const NormConfig& cfg, DType dtype = DType::f32);
+  Var forward(const Var& x, Context& ctx) override;
+  std::string kind() const override;
+  std::vector<Var> parameters() override { return {gamma, beta}; }
+  std::vector<std::pair<std::string, Tensor*>> buffers() override {
+    return {{"running_mean", &running_mean}, {"running_var", &running_var}};
+  }
+  Var gamma, beta;
+  Tensor running_mean, running_var;
+
+ private:
+  double eps_, momentum_;
+};
+
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int channels, const NormConfig& cfg, DType dtype = DType::f32);
+  Var forward(const Var& x, Context& ctx) override;
+  std::string kind() const override;
+  std::vector<Var> parameters() override { return {gamma, beta}; }
+  Var gamma, beta;
+
+ private:
+  int groups_;
+  double eps_;
+};
+
+class LayerNorm : public Module {
+ public:
+  // chw: the per-sample shape {C, H, W} the layer will see (needed for the per-element affine).
+  LayerNorm(const Shape& chw, const NormConfig& cfg, DType dtype = DType::f32);
+  Var forward(const Var& x, Context& ctx) override;
+  std::string kind() const override;
+  std::vector<Var> parameters() override { return {gamma, beta}; }
+  Var gamma, beta;
+
+ private:
+  Shape chw_;
+  bool per_element_;
+  double eps_;
+};
+
+// The normalization layer for `n` after a layer with output [C, H, W].
+std::unique_ptr<Module> make_norm(Norm n, const Shape& chw, const NormConfig& cfg, DType dtype);
+
+}  // namespace normlab

@@ -1,0 +1,90 @@
+// mnist_norm on bad input: one line on stderr naming the problem and the fix, exit code 2, and no
+// output folder left behind.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int code;
+  std::string err;
+};
+
+// Runs mnist_norm with `args`; captures stderr only.
+Result run(const std::string& args) {
+  const std::string cmd = std::string(NORMLAB_APP) + " " + args + " 2>&1 >/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+const fs::path kOut = fs::temp_directory_path() / ("normlab_cli_" + std::to_string(::getpid()));
+
+void expect_error(const std::string& args, const std::string& needle) {
+  INFO("mnist_norm " << args);
+  fs::remove_all(kOut);
+  const Result r = run(args + " --out " + kOut.string());
+  INFO("stderr: " << r.err);
+  CHECK(r.code == 2);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find(needle) != std::string::npos);
+  CHECK_FALSE(fs::exists(kOut));
+}
+}  // namespace
+
+TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
+  expect_error("--norm xx", "unknown norm 'xx'");
+  expect_error("--norm bn,bn", "listed twice");
+  expect_error("--norm gn --groups 3", "--groups 3 does not divide");
+  expect_error("--lr abc", "--lr");
+  expect_error("--lr -1", "--lr must be > 0");
+  expect_error("--batch 0", "--batch must be >= 1");
+  expect_error("--epochs 0", "--epochs must be >= 1");
+  expect_error("--threads 0", "--threads must be >= 1");
+  expect_error("--dropout 1.5", "--dropout");
+  expect_error("--schedule cosine", "--schedule");
+  expect_error("--device cuda", "--device cuda");
+  expect_error("--no-such-flag", "no-such-flag");
+}
+
+TEST_CASE("CLI: missing or corrupt data exit 2 and write nothing", "[cli]") {
+  expect_error("--data /nonexistent/mnist", "does not exist");
+  const fs::path bad = fs::temp_directory_path() / ("normlab_cli_data_" + std::to_string(::getpid()));
+  fs::create_directories(bad);
+  expect_error("--data " + bad.string(), "train-images-idx3-ubyte(.gz) not found");
+  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"})
+    std::ofstream(bad / f) << "this is not an IDX file";
+  expect_error("--data " + bad.string(), "bad magic");
+  fs::remove_all(bad);
+}
+
+TEST_CASE("CLI: plot of a missing folder, help", "[cli]") {
+  const Result r = run("plot /nonexistent/run");
+  CHECK(r.code == 2);
+  CHECK(lines(r.err) == 1);
+  const std::string cmd = std::string(NORMLAB_APP) + " --help";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  CHECK(WEXITSTATUS(pclose(p)) == 0);
+  CHECK(out.find("--norm") != std::string::npos);
+  CHECK(out.find("explain") != std::string::npos);
+}

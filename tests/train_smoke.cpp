@@ -1,0 +1,38 @@
+// A short real training run on MNIST: the first 10,000 training images, one epoch at batch 32
+// (313 steps), must exceed 95% test accuracy on the full 10,000-image test set. Needs $MNIST_DIR; without it the test
+// reports SKIPPED (exit code 77, CTest's SKIP_RETURN_CODE), never passed.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace fs = std::filesystem;
+
+int main() {
+  const char* dir = std::getenv("MNIST_DIR");
+  if (!dir || !fs::exists(fs::path(dir) / "t10k-labels-idx1-ubyte.gz")) {
+    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
+    return 77;
+  }
+  const fs::path out = fs::temp_directory_path() / ("normlab_smoke_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  const std::string cmd = std::string(NORMLAB_APP) + " --norm bn --train-limit 10000 --epochs 1 --batch 32 --data " + dir +
+                          " --out " + out.string();
+  std::printf("running: %s\n", cmd.c_str());
+  std::fflush(stdout);
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) {
+    std::printf("FAILED: mnist_norm exited with %d\n", rc);
+    return 1;
+  }
+  std::ifstream is(out / "results.json");
+  const auto j = nlohmann::json::parse(is);
+  const double acc = j.at("final_test_acc");
+  fs::remove_all(out);
+  std::printf("test accuracy after 1 epoch on 10,000 images: %.2f%% (must exceed 95%%)\n", acc);
+  return acc > 95.0 ? 0 : 1;
+}
