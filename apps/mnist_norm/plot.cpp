@@ -122,6 +122,22 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
     gp << "set grid\nset key " << (percent ? "right bottom" : "right top") << " box opaque\n";
     gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\n";
     gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
+    // Say so when the first epoch lies outside the range chosen for the later ones.
+    std::string clipped;
+    for (const auto& s : ss) {
+      const auto& v = s.cols.at(col);
+      if (v.size() > 2 && (v[0] < lo - pad || v[0] > hi + pad)) {
+        char b[96];
+        std::snprintf(b, sizeof b, percent ? "%s%s %.2f%%" : "%s%s %.3f", clipped.empty() ? "" : ", ", s.label.c_str(), v[0]);
+        clipped += b;
+      }
+    }
+    if (!clipped.empty())
+      gp << "set label 1 'epoch 1 off the scale: " << clipped << "' at graph 0.01, graph " << (percent ? 0.97 : 0.03)
+         << " font 'Sans,10' tc rgb '#555555'\n";
+    if (percent && lo - pad < 99.4 && hi + pad > 99.4)
+      gp << "set arrow 2 from graph 0, first 99.4 to graph 1, first 99.4 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
+         << "set label 3 '99.4% target' at graph 0.01, first 99.4 offset 0,0.6 font 'Sans,10' tc rgb '#555555'\n";
     gp << "plot ";
     for (std::size_t i = 0; i < ss.size(); ++i) {
       const double fin = ss[i].cols.at(col).back();

@@ -1,0 +1,41 @@
+// `mnist_norm explain` on real MNIST activations: its last three lines must be
+// "bn max_abs_diff=<x>", "gn ...", "ln ..." with every x <= 1e-5 (hand-worked double values vs the
+// framework's float32 layers). Needs $MNIST_DIR; without it: SKIPPED (exit 77), never passed.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+int main() {
+  const char* dir = std::getenv("MNIST_DIR");
+  if (!dir || !std::filesystem::exists(std::filesystem::path(dir) / "t10k-labels-idx1-ubyte.gz")) {
+    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
+    return 77;
+  }
+  const std::string cmd = std::string(NORMLAB_APP) + " explain --data " + dir;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return 1;
+  std::vector<std::string> lines;
+  char buf[1024];
+  while (std::fgets(buf, sizeof buf, p)) lines.emplace_back(buf);
+  if (pclose(p) != 0 || lines.size() < 3) {
+    std::printf("FAILED: explain did not run\n");
+    return 1;
+  }
+  int bad = 0;
+  const char* names[3] = {"bn", "gn", "ln"};
+  for (int k = 0; k < 3; ++k) {
+    const std::string& l = lines[lines.size() - 3 + static_cast<std::size_t>(k)];
+    const std::string key = std::string(names[k]) + " max_abs_diff=";
+    double v = 1e9;
+    if (l.rfind(key, 0) == 0) v = std::stod(l.substr(key.size()));
+    std::printf("%s", l.c_str());
+    if (!(v <= 1e-5)) {
+      std::printf("FAILED: %s max_abs_diff must be <= 1e-5\n", names[k]);
+      ++bad;
+    }
+  }
+  return bad ? 1 : 0;
+}
