@@ -34,8 +34,8 @@ int64_t Sequential::num_parameters() {
 std::string Sequential::summary(const Shape& input, DType dtype) {
   std::ostringstream os;
   char line[160];
-  std::snprintf(line, sizeof line, "%-4s %-38s %-18s %8s\n", "#", "layer", "output shape", "params");
-  os << line << std::string(71, '-') << '\n';
+  std::snprintf(line, sizeof line, "%-4s %-46s %-18s %8s\n", "#", "layer", "output shape", "params");
+  os << line << std::string(79, '-') << '\n';
   Context ctx;  // eval mode, no tape
   Var h = make_var(Tensor::zeros(input, dtype));
   int64_t total = 0;
@@ -47,11 +47,11 @@ std::string Sequential::summary(const Shape& input, DType dtype) {
     Shape s = h->value.shape();
     s[0] = -1;
     std::string ss = shape_str(s);
-    std::snprintf(line, sizeof line, "%-4zu %-38s %-18s %8lld\n", i, layers_[i]->kind().c_str(), ss.c_str(),
+    std::snprintf(line, sizeof line, "%-4zu %-46s %-18s %8lld\n", i, layers_[i]->kind().c_str(), ss.c_str(),
                   static_cast<long long>(np));
     os << line;
   }
-  os << std::string(71, '-') << '\n' << "total parameters: " << total << '\n';
+  os << std::string(79, '-') << '\n' << "total parameters: " << total << '\n';
   return os.str();
 }
 

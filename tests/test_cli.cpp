@@ -57,7 +57,7 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
   expect_error("--lr -1", "--lr must be > 0");
   expect_error("--batch 0", "--batch must be >= 1");
   expect_error("--epochs 0", "--epochs must be >= 1");
-  expect_error("--threads 0", "--threads must be >= 1");
+  expect_error("--threads -1", "--threads must be >= 0");
   expect_error("--dropout 1.5", "--dropout");
   expect_error("--schedule cosine", "--schedule");
   expect_error("--device cuda", "--device cuda");

@@ -5,8 +5,10 @@
 //   mnist_norm plot DIR                          figures from a run or study folder
 //   mnist_norm explain                           BN, GN and LN worked by hand on real activations
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "apps/mnist_norm/explain.h"
 #include "apps/mnist_norm/plot.h"
@@ -41,7 +43,7 @@ void validate(const TrainConfig& c) {
   require(c.lr > 0, "--lr must be > 0 (e.g. --lr 0.05)");
   require(c.batch >= 1, "--batch must be >= 1 (e.g. --batch 128)");
   require(c.epochs >= 1, "--epochs must be >= 1");
-  require(c.threads >= 1, "--threads must be >= 1");
+  require(c.threads >= 0, "--threads must be >= 0 (0 = all hardware threads)");
   require(c.seeds >= 1, "--seeds must be >= 1");
   require(c.l1 >= 0, "--l1 must be >= 0 (e.g. --l1 1e-5)");
   require(c.weight_decay >= 0, "--weight-decay must be >= 0");
@@ -88,7 +90,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data", cfg.data, "MNIST folder (default: $MNIST_DIR, else ./data/mnist)");
   app.add_option("--out", cfg.out, "output folder (default runs/<norm>-<timestamp>)");
-  app.add_option("--threads", cfg.threads, "CPU threads")->capture_default_str();
+  app.add_option("--threads", cfg.threads, "CPU threads (0 = all hardware threads; results are bit-identical "
+                 "for the same seed and thread count)")->capture_default_str();
   app.add_option("--train-limit", cfg.train_limit, "use only the first N training images (0 = all)")
       ->capture_default_str();
   app.add_option("--device", cfg.device, "cpu (cuda: see issue 3)")->capture_default_str();
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
     if (*plot) return plot_dir(plot_dir_arg);
     if (*explain) return run_explain(ex);
     cfg.norms = parse_norms(norms);
+    if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
     validate(cfg);
     return run_training(cfg);
   } catch (const InputError& e) {

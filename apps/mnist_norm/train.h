@@ -28,7 +28,7 @@ struct TrainConfig {
   int seeds = 1;
   std::string data;
   std::string out;
-  int threads = 2;
+  int threads = 0;  // 0 = every hardware thread
   int64_t train_limit = 0;
   std::string device = "cpu";
 };
