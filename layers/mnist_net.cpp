@@ -21,8 +21,8 @@ std::unique_ptr<Sequential> build_mnist_net(const NetConfig& cfg, Rng& rng, DTyp
   net->add(std::make_unique<Conv2d>(16, 8, 1, 0, false, rng, dtype));
   net->add(std::make_unique<MaxPool2x2>());
   h /= 2;                  // 12
-  block(8, 12, 0, true);   // 10
-  block(12, 16, 0, true);  // 8
+  block(8, 16, 0, true);   // 10
+  block(16, 16, 0, true);  // 8
   block(16, 16, 0, true);  // 6
   block(16, 16, 1, false); // 6
   net->add(std::make_unique<GlobalAvgPool>());

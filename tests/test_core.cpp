@@ -57,9 +57,9 @@ TEST_CASE("the MNIST net has under 10,000 parameters for every norm", "[model]")
     NetConfig nc;
     nc.norm = n;
     auto net = build_mnist_net(nc, rng);
-    CHECK(net->num_parameters() == 8880);
+    CHECK(net->num_parameters() == 9752);
     const std::string s = net->summary({1, 1, 28, 28}, DType::f32);
-    CHECK_THAT(s, Catch::Contains("total parameters: 8880") && Catch::Contains("[-1, 10]"));
+    CHECK_THAT(s, Catch::Contains("total parameters: 9752") && Catch::Contains("[-1, 10]"));
   }
   Rng rng(1);
   NetConfig nc;

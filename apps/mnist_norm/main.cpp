@@ -52,10 +52,10 @@ void validate(const TrainConfig& c) {
   require(c.rotate_deg >= 0 && c.rotate_deg <= 180, "--rotate must be in [0, 180] degrees");
   require(c.train_limit >= 0, "--train-limit must be >= 0 (0 = all 60,000 images)");
   require(parse_schedule(c.schedule).has_value(), "--schedule must be onecycle, step or const");
-  for (int ch : {8, 16, 12})
+  for (int ch : {8, 16})
     require(c.groups >= 1 && ch % c.groups == 0,
             "--groups " + std::to_string(c.groups) + " does not divide a layer with " + std::to_string(ch) +
-                " channels; the net has 8, 12 and 16 channels, so use 1, 2 or 4");
+                " channels; the net has 8 and 16 channels, so use 1, 2, 4 or 8");
   require(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda");
   require(c.device == "cpu",
           "--device cuda: this build has no CUDA backend yet (issue 3); use --device cpu");
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   std::string norms = "bn";
   app.add_option("--norm", norms, "bn, gn, ln, or a comma list (bn,gn,ln) to train each in turn (the study)")
       ->capture_default_str();
-  app.add_option("--groups", cfg.groups, "GN group count (must divide 8, 12 and 16)")->capture_default_str();
+  app.add_option("--groups", cfg.groups, "GN group count (must divide 8 and 16: 1, 2, 4 or 8)")->capture_default_str();
   app.add_flag("--ln-per-element", cfg.ln_per_element,
                "LN affine per element [C,H,W] instead of per channel (far more parameters)");
   app.add_option("--l1", cfg.l1, "L1 strength: l1*sum|w| on conv weights; with several norms, BN only")

@@ -14,8 +14,6 @@ namespace {
 template <typename T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <typename T>
-using Map = Eigen::Map<RowMat<T>, Eigen::Aligned16>;
-template <typename T>
 using CMap = Eigen::Map<const RowMat<T>>;
 
 // col[(c*R + r)*R + s][i*Wo + j] = x[c][i + r - pad][j + s - pad], zero outside the image.
@@ -65,6 +63,20 @@ void col2im(T* dx, const T* col, const Conv2dShape& s) {
 
 bool direct(const Conv2dShape& s) { return s.R == 1 && s.pad == 0; }  // col == x
 
+// A thread's im2col scratch: empty when the convolution is direct.
+template <typename T>
+std::vector<T> col_buffer(const Conv2dShape& s) {
+  return std::vector<T>(direct(s) ? 0 : static_cast<std::size_t>(s.C * s.R * s.R) * s.Ho() * s.Wo());
+}
+
+// The column matrix (CRR x HoWo) of one image: the image itself when direct, else im2col into buf.
+template <typename T>
+const T* columns(std::vector<T>& buf, const T* xn, const Conv2dShape& s) {
+  if (direct(s)) return xn;
+  im2col(buf.data(), xn, s);
+  return buf.data();
+}
+
 }  // namespace
 
 template <typename T>
@@ -74,14 +86,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   CMap<T> W(w, s.K, CRR);
 #pragma omp parallel
   {
-    std::vector<T> colbuf(direct(s) ? 0 : static_cast<std::size_t>(CRR) * P);
+    std::vector<T> colbuf = col_buffer<T>(s);
 #pragma omp for schedule(static)
     for (int n = 0; n < s.N; ++n) {
-      const T* col = x + n * xs;
-      if (!direct(s)) {
-        im2col(colbuf.data(), x + n * xs, s);
-        col = colbuf.data();
-      }
+      const T* col = columns(colbuf, x + n * xs, s);
       Eigen::Map<RowMat<T>> Y(y + n * ys, s.K, P);
       Y.noalias() = W * CMap<T>(col, CRR, P);
       if (b)
@@ -97,7 +105,7 @@ void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s) 
   CMap<T> W(w, s.K, CRR);
 #pragma omp parallel
   {
-    std::vector<T> colbuf(direct(s) ? 0 : static_cast<std::size_t>(CRR) * P);
+    std::vector<T> colbuf = col_buffer<T>(s);
 #pragma omp for schedule(static)
     for (int n = 0; n < s.N; ++n) {
       CMap<T> dY(dy + n * ys, s.K, P);
@@ -124,14 +132,10 @@ void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dS
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num();
-    std::vector<T> colbuf(direct(s) ? 0 : static_cast<std::size_t>(CRR) * P);
+    std::vector<T> colbuf = col_buffer<T>(s);
 #pragma omp for schedule(static)
     for (int n = 0; n < s.N; ++n) {
-      const T* col = x + n * xs;
-      if (!direct(s)) {
-        im2col(colbuf.data(), x + n * xs, s);
-        col = colbuf.data();
-      }
+      const T* col = columns(colbuf, x + n * xs, s);
       CMap<T> dY(dy + n * ys, s.K, P);
       part[t].noalias() += dY * CMap<T>(col, CRR, P).transpose();
       if (db)
