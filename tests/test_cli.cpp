@@ -88,3 +88,42 @@ TEST_CASE("CLI: plot of a missing folder, help", "[cli]") {
   CHECK(out.find("--norm") != std::string::npos);
   CHECK(out.find("explain") != std::string::npos);
 }
+
+TEST_CASE("plot: draws every figure from saved CSV/JSON, and the same bytes again", "[cli][plot]") {
+  REQUIRE(std::system("command -v gnuplot >/dev/null 2>&1") == 0);  // scripts/install-deps.sh installs it
+  const fs::path dir = fs::temp_directory_path() / ("normlab_plot_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << R"({"norm": "gn", "l1": 0})";
+  std::ofstream(dir / "metrics.csv") << "epoch,train_loss,train_acc,test_loss,test_acc,seconds\n"
+                                        "1,0.9,70.0,0.2,94.0,12.0\n2,0.1,97.0,0.08,97.6,12.1\n3,0.07,98.2,0.05,98.6,12.2\n";
+  {
+    std::ofstream m(dir / "misclassified.csv");
+    m << "index,true,pred,confidence,pixels\n";
+    for (int r = 0; r < 10; ++r) {
+      m << r << ",4,9,0.9" << r << ",";
+      for (int k = 0; k < 784; ++k) m << (k ? " " : "") << (k * 7 + r) % 256;
+      m << "\n";
+    }
+  }
+  const std::vector<std::string> files = {"test_loss.png", "test_accuracy.png", "train_loss.png",
+                                          "train_accuracy.png", "test_loss.svg", "misclassified_gn.png"};
+  auto bytes = [&](const std::string& f) {
+    std::ifstream is(dir / f, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
+  };
+  REQUIRE(run("plot " + dir.string()).code == 0);
+  std::vector<std::string> first;
+  for (const auto& f : files) {
+    INFO(f);
+    first.push_back(bytes(f));
+    CHECK(first.back().size() > 1000);
+    if (f.ends_with(".png")) CHECK(first.back().substr(1, 3) == "PNG");
+  }
+  REQUIRE(run("plot " + dir.string()).code == 0);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    INFO(files[i]);
+    if (files[i].ends_with(".png")) CHECK(bytes(files[i]) == first[i]);
+  }
+  CHECK_FALSE(fs::exists(dir / "test_loss.png.tmp"));
+  fs::remove_all(dir);
+}

@@ -1,10 +1,11 @@
 #include "apps/mnist_norm/plot.h"
 
+#include <gnuplot-iostream.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <gnuplot-iostream.h>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -99,9 +100,9 @@ std::vector<Series> load_series(const std::string& dir) {
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
 
-void curves(const std::string& dir, const std::vector<Series>& ss, const std::string& col, const std::string& file,
+// Writes <stem>.png (pngcairo) and <stem>.svg with the same content.
+void curves(const std::string& dir, const std::vector<Series>& ss, const std::string& col, const std::string& stem,
             const std::string& title, const std::string& ylabel, bool percent) {
-  const std::string out = (fs::path(dir) / file).string(), tmp = out + ".tmp.png";
   double lo = 1e300, hi = -1e300;
   std::size_t epochs = 0;
   for (const auto& s : ss) {
@@ -112,52 +113,59 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
   }
   const double pad = (hi - lo) * 0.08 + 1e-9;
   int seeds = ss.empty() ? 1 : ss.front().seeds;
-  {
-    Gnuplot gp("gnuplot");
-    gp << "set terminal pngcairo size 1100,680 enhanced font 'Sans,12'\n";
-    gp << "set output '" << tmp << "'\n";
-    gp << "set title '" << title << (seeds > 1 ? " (mean of " + std::to_string(seeds) + " seeds)" : std::string())
-       << "' font 'Sans,15'\n";
-    gp << "set xlabel 'epoch'\nset ylabel '" << ylabel << "'\n";
-    gp << "set grid\nset key " << (percent ? "right bottom" : "right top") << " box opaque\n";
-    gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\n";
-    gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
-    // Say so when the first epoch lies outside the range chosen for the later ones.
-    std::string clipped;
-    for (const auto& s : ss) {
-      const auto& v = s.cols.at(col);
-      if (v.size() > 2 && (v[0] < lo - pad || v[0] > hi + pad)) {
-        char b[96];
-        std::snprintf(b, sizeof b, percent ? "%s%s %.2f%%" : "%s%s %.3f", clipped.empty() ? "" : ", ", s.label.c_str(), v[0]);
-        clipped += b;
+  const std::pair<const char*, const char*> formats[] = {
+      {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
+      {"svg", "svg size 1100,680 enhanced font 'Sans,12' background rgb 'white'"}};
+  for (const auto& [ext, terminal] : formats) {
+    const std::string out = (fs::path(dir) / (stem + "." + ext)).string(), tmp = out + ".tmp";
+    {
+      Gnuplot gp("gnuplot");
+      gp << "set terminal " << terminal << "\n";
+      gp << "set output '" << tmp << "'\n";
+      gp << "set title '" << title << (seeds > 1 ? " (mean of " + std::to_string(seeds) + " seeds)" : std::string())
+         << "' font 'Sans,15'\n";
+      gp << "set xlabel 'epoch'\nset ylabel '" << ylabel << "'\n";
+      gp << "set grid\nset key " << (percent ? "right bottom" : "right top") << " box opaque\n";
+      gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\n";
+      gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
+      // Say so when the first epoch lies outside the range chosen for the later ones.
+      std::string clipped;
+      for (const auto& s : ss) {
+        const auto& v = s.cols.at(col);
+        if (v.size() > 2 && (v[0] < lo - pad || v[0] > hi + pad)) {
+          char b[96];
+          std::snprintf(b, sizeof b, percent ? "%s%s %.2f%%" : "%s%s %.3f", clipped.empty() ? "" : ", ",
+                        s.label.c_str(), v[0]);
+          clipped += b;
+        }
       }
+      if (!clipped.empty())
+        gp << "set label 1 'epoch 1 off the scale: " << clipped << "' at graph 0.01, graph " << (percent ? 0.97 : 0.03)
+           << " font 'Sans,10' tc rgb '#555555'\n";
+      if (percent && lo - pad < 99.4 && hi + pad > 99.4)
+        gp << "set arrow 2 from graph 0, first 99.4 to graph 1, first 99.4 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
+           << "set label 3 '99.4% target' at graph 0.01, first 99.4 offset 0,0.6 font 'Sans,10' tc rgb '#555555'\n";
+      gp << "plot ";
+      for (std::size_t i = 0; i < ss.size(); ++i) {
+        const double fin = ss[i].cols.at(col).back();
+        char lab[96];
+        std::snprintf(lab, sizeof lab, percent ? "%s (final %.2f%%)" : "%s (final %.4f)", ss[i].label.c_str(), fin);
+        gp << (i ? ", " : "") << "'-' with linespoints lw 2 pt 7 ps 0.8 lc rgb '" << kColors[i % 4] << "' title '"
+           << lab << "', '-' with points pt 6 ps 2.5 lw 2 lc rgb '" << kColors[i % 4] << "' notitle";
+      }
+      gp << "\n";
+      for (const auto& s : ss) {
+        const auto& v = s.cols.at(col);
+        std::vector<std::pair<int, double>> pts;
+        for (std::size_t e = 0; e < v.size(); ++e) pts.emplace_back(static_cast<int>(e + 1), v[e]);
+        gp.send1d(pts);
+        gp.send1d(std::vector<std::pair<int, double>>{pts.back()});  // the final point, circled
+      }
+      gp << "set output\n";
     }
-    if (!clipped.empty())
-      gp << "set label 1 'epoch 1 off the scale: " << clipped << "' at graph 0.01, graph " << (percent ? 0.97 : 0.03)
-         << " font 'Sans,10' tc rgb '#555555'\n";
-    if (percent && lo - pad < 99.4 && hi + pad > 99.4)
-      gp << "set arrow 2 from graph 0, first 99.4 to graph 1, first 99.4 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
-         << "set label 3 '99.4% target' at graph 0.01, first 99.4 offset 0,0.6 font 'Sans,10' tc rgb '#555555'\n";
-    gp << "plot ";
-    for (std::size_t i = 0; i < ss.size(); ++i) {
-      const double fin = ss[i].cols.at(col).back();
-      char lab[96];
-      std::snprintf(lab, sizeof lab, percent ? "%s (final %.2f%%)" : "%s (final %.4f)", ss[i].label.c_str(), fin);
-      gp << (i ? ", " : "") << "'-' with linespoints lw 2 pt 7 ps 0.8 lc rgb '" << kColors[i % 4] << "' title '"
-         << lab << "', '-' with points pt 6 ps 2.5 lw 2 lc rgb '" << kColors[i % 4] << "' notitle";
-    }
-    gp << "\n";
-    for (const auto& s : ss) {
-      const auto& v = s.cols.at(col);
-      std::vector<std::pair<int, double>> pts;
-      for (std::size_t e = 0; e < v.size(); ++e) pts.emplace_back(static_cast<int>(e + 1), v[e]);
-      gp.send1d(pts);
-      gp.send1d(std::vector<std::pair<int, double>>{pts.back()});  // the final point, circled
-    }
-    gp << "set output\n";
+    fs::rename(tmp, out);
+    std::printf("wrote %s\n", out.c_str());
   }
-  fs::rename(tmp, out);
-  std::printf("wrote %s\n", out.c_str());
 }
 
 void grid(const std::string& dir, const Series& s) {
@@ -216,14 +224,15 @@ void grid(const std::string& dir, const Series& s) {
 int plot_dir(const std::string& dir) {
   if (!fs::is_directory(dir)) throw InputError("plot: '" + dir + "' is not a folder; pass a run or study folder");
   if (!gnuplot_available())
-    throw InputError("plot: gnuplot is not installed; install it with scripts/install-deps.sh (or apt-get install gnuplot-nox)");
+    throw InputError(
+        "plot: gnuplot is not installed; install it with scripts/install-deps.sh (or apt-get install gnuplot-nox)");
   const auto ss = load_series(dir);
-  curves(dir, ss, "test_loss", "test_loss.png", "Graph 1: test loss per epoch", "test loss (mean NLL, nats)", false);
-  curves(dir, ss, "test_acc", "test_accuracy.png", "Graph 2: test accuracy per epoch", "test accuracy (%)", true);
-  curves(dir, ss, "train_loss", "train_loss.png", "Training loss per epoch (incl. L1 term)",
+  curves(dir, ss, "test_loss", "test_loss", "Graph 1: test loss per epoch", "test loss (mean NLL, nats)", false);
+  curves(dir, ss, "test_acc", "test_accuracy", "Graph 2: test accuracy per epoch", "test accuracy (%)", true);
+  curves(dir, ss, "train_loss", "train_loss", "Training loss per epoch (incl. L1 term)",
          "train loss (mean NLL + penalty, nats)", false);
-  curves(dir, ss, "train_acc", "train_accuracy.png", "Training accuracy per epoch (augmented data)",
-         "train accuracy (%)", true);
+  curves(dir, ss, "train_acc", "train_accuracy", "Training accuracy per epoch (augmented data)", "train accuracy (%)",
+         true);
   for (const auto& s : ss) grid(dir, s);
   return 0;
 }
