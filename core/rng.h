@@ -9,9 +9,12 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/host_device.h"
+
+
 namespace normlab {
 
-inline uint64_t splitmix64(uint64_t& x) {
+NL_HOST_DEVICE inline uint64_t splitmix64(uint64_t& x) {
   uint64_t z = (x += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -19,7 +22,7 @@ inline uint64_t splitmix64(uint64_t& x) {
 }
 
 // Counter-based: a well-mixed 32-bit value for (seed, counter). Used by dropout on every backend.
-inline uint32_t hash_u32(uint64_t seed, uint64_t counter) {
+NL_HOST_DEVICE inline uint32_t hash_u32(uint64_t seed, uint64_t counter) {
   uint64_t x = seed ^ (counter * 0xD1B54A32D192ED03ull);
   return static_cast<uint32_t>(splitmix64(x) >> 32);
 }

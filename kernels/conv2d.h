@@ -14,13 +14,15 @@
 #pragma once
 #include <cstdint>
 
+#include "core/host_device.h"
+
 namespace normlab {
 
 struct Conv2dShape {
   int N, C, H, W;  // input
   int K, R, pad;   // output channels, kernel size, zero padding
-  int Ho() const { return H + 2 * pad - R + 1; }
-  int Wo() const { return W + 2 * pad - R + 1; }
+  NL_HOST_DEVICE int Ho() const { return H + 2 * pad - R + 1; }
+  NL_HOST_DEVICE int Wo() const { return W + 2 * pad - R + 1; }
 };
 
 namespace cpu {
@@ -31,5 +33,16 @@ void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s);
 template <typename T>
 void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dShape& s);
 }  // namespace cpu
+
+// The CUDA backend (kernels/cuda/conv2d.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace cuda {
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dShape& s);
+}  // namespace cuda
 
 }  // namespace normlab

@@ -11,3 +11,10 @@ namespace normlab::cpu {
 template <typename T> void dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed);
 template <typename T> void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed);
 }  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/dropout.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T> void dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed);
+template <typename T> void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed);
+}  // namespace normlab::cuda

@@ -8,3 +8,10 @@ namespace normlab::cpu {
 template <typename T> void gap_forward(T* y, const T* x, int P, int HW);
 template <typename T> void gap_backward(T* dx, const T* dy, int P, int HW);
 }  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/gap.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T> void gap_forward(T* y, const T* x, int P, int HW);
+template <typename T> void gap_backward(T* dx, const T* dy, int P, int HW);
+}  // namespace normlab::cuda

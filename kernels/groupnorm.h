@@ -24,3 +24,14 @@ template <typename T>
 void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW, int G);
 }  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/groupnorm.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T>
+void groupnorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
+                       int C, int HW, int G, T eps);
+template <typename T>
+void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
+                        const T* x, const T* gamma, int N, int C, int HW, int G);
+}  // namespace normlab::cuda

@@ -10,3 +10,10 @@ namespace normlab::cpu {
 template <typename T> void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2);
 template <typename T> void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2);
 }  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/penalty.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T> void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2);
+template <typename T> void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2);
+}  // namespace normlab::cuda

@@ -12,3 +12,10 @@ namespace normlab::cpu {
 template <typename T>
 void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill);
 }  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/rotate.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T>
+void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill);
+}  // namespace normlab::cuda

@@ -12,3 +12,10 @@ namespace normlab::cpu {
 template <typename T>
 void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov);
 }  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/sgd.cu): the same functions on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T>
+void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov);
+}  // namespace normlab::cuda

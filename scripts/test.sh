@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export MNIST_DIR=${MNIST_DIR:-$(cd .. && pwd)/shared/data/mnist}
+# The CUDA kernels build (and their tests skip) wherever nvcc exists, GPU or not.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH=/usr/local/cuda/bin:$PATH; fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNORMLAB_WERROR=${NORMLAB_WERROR:-OFF}
 cmake --build build -j"$(nproc)"
 cd build && ctest --output-on-failure -j1

@@ -1,0 +1,43 @@
+// CUDA error handling, for the CUDA backend only (include from .cu files and CUDA tests).
+//
+//   CUDA_CHECK(expr)     evaluates a CUDA runtime call; on failure throws normlab::CudaError whose
+//                        message holds the error string, the expression, the file and the line.
+//   CUDA_LAUNCH_CHECK()  after every kernel launch: checks the launch, and when the environment
+//                        sets NORMLAB_CUDA_SYNC=1 (the debug switch) synchronizes the device so an
+//                        asynchronous fault is reported at the launch that caused it.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace normlab {
+
+struct CudaError : Error {
+  using Error::Error;
+};
+
+inline bool cuda_sync_debug() {
+  static const bool on = [] {
+    const char* v = std::getenv("NORMLAB_CUDA_SYNC");
+    return v && *v && *v != '0';
+  }();
+  return on;
+}
+
+}  // namespace normlab
+
+#define CUDA_CHECK(expr)                                                                                \
+  do {                                                                                                  \
+    const cudaError_t nl_err_ = (expr);                                                                 \
+    if (nl_err_ != cudaSuccess)                                                                         \
+      throw ::normlab::CudaError(::normlab::detail::concat("CUDA error '", cudaGetErrorString(nl_err_), \
+                                                           "' in ", #expr, " at ", __FILE__, ":", __LINE__)); \
+  } while (0)
+
+#define CUDA_LAUNCH_CHECK()                                          \
+  do {                                                               \
+    CUDA_CHECK(cudaGetLastError());                                  \
+    if (::normlab::cuda_sync_debug()) CUDA_CHECK(cudaDeviceSynchronize()); \
+  } while (0)

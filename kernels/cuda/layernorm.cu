@@ -1,0 +1,108 @@
+// CUDA layer norm. One block per sample for the statistics, y and dx; dgamma/dbeta by one block per
+// channel (per-channel affine) or one thread per element summing over the samples (per-element
+// affine). No atomics: deterministic. Math: kernels/layernorm.h.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/layernorm.h"
+
+namespace normlab::cuda {
+namespace {
+__device__ inline int64_t param_of(int64_t e, int HW, bool per_element) { return per_element ? e : e / HW; }
+
+__global__ void ln_fwd(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                       int64_t M, int HW, bool pe, float eps) {
+  const int n = blockIdx.x;
+  const int64_t off = int64_t(n) * M;
+  float s = 0.f;
+  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) s += x[off + e];
+  const float mu = block_sum(s) / float(M);
+  float ss = 0.f;
+  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
+    const float d = x[off + e] - mu;
+    ss += d * d;
+  }
+  const float rs = rsqrtf(block_sum(ss) / float(M) + eps);
+  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
+    const int64_t p = param_of(e, HW, pe);
+    y[off + e] = gamma[p] * (x[off + e] - mu) * rs + beta[p];
+  }
+  if (threadIdx.x == 0) {
+    mean[n] = mu;
+    rstd[n] = rs;
+  }
+}
+
+__global__ void ln_bwd_dx(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
+                          const float* gamma, int64_t M, int HW, bool pe) {
+  const int n = blockIdx.x;
+  const int64_t off = int64_t(n) * M;
+  const float mu = mean[n], rs = rstd[n];
+  float sg = 0.f, sgx = 0.f;
+  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
+    const float g = dy[off + e] * gamma[param_of(e, HW, pe)];
+    sg += g;
+    sgx += g * (x[off + e] - mu) * rs;
+  }
+  const float mg = block_sum(sg) / float(M), mgx = block_sum(sgx) / float(M);
+  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
+    const float g = dy[off + e] * gamma[param_of(e, HW, pe)];
+    dx[off + e] = rs * (g - mg - (x[off + e] - mu) * rs * mgx);
+  }
+}
+
+// Per-channel affine: block c sums over every sample n and position of channel c.
+__global__ void ln_bwd_channel(float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                               const float* x, int N, int C, int HW) {
+  const int c = blockIdx.x;
+  float sdy = 0.f, sdyx = 0.f;
+  for (int64_t i = threadIdx.x; i < int64_t(N) * HW; i += blockDim.x) {
+    const int n = int(i / HW);
+    const int64_t k = (int64_t(n) * C + c) * HW + i % HW;
+    sdy += dy[k];
+    sdyx += dy[k] * (x[k] - mean[n]) * rstd[n];
+  }
+  sdy = block_sum(sdy);
+  sdyx = block_sum(sdyx);
+  if (threadIdx.x == 0) {
+    dbeta[c] += sdy;
+    dgamma[c] += sdyx;
+  }
+}
+
+// Per-element affine: thread e sums over the samples, in order.
+__global__ void ln_bwd_element(float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                               const float* x, int N, int64_t M) {
+  NL_GRID_LOOP(e, M) {
+    float sdy = 0.f, sdyx = 0.f;
+    for (int n = 0; n < N; ++n) {
+      const int64_t k = int64_t(n) * M + e;
+      sdy += dy[k];
+      sdyx += dy[k] * (x[k] - mean[n]) * rstd[n];
+    }
+    dbeta[e] += sdy;
+    dgamma[e] += sdyx;
+  }
+}
+}  // namespace
+
+template <>
+void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
+                              const float* beta, int N, int C, int HW, bool per_element, float eps) {
+  ln_fwd<<<N, kReduceThreads>>>(y, mean, rstd, x, gamma, beta, int64_t(C) * HW, HW, per_element, eps);
+  CUDA_LAUNCH_CHECK();
+}
+template <>
+void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
+                               const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
+                               bool per_element) {
+  const int64_t M = int64_t(C) * HW;
+  ln_bwd_dx<<<N, kReduceThreads>>>(dx, dy, mean, rstd, x, gamma, M, HW, per_element);
+  CUDA_LAUNCH_CHECK();
+  if (per_element)
+    ln_bwd_element<<<blocks_for(M), kThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, M);
+  else
+    ln_bwd_channel<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW);
+  CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace normlab::cuda

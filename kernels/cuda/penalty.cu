@@ -1,0 +1,38 @@
+// CUDA L1/L2 penalty: the value by one block (fixed-order reduction, accumulated into *value on the
+// device); the gradient one thread per element. Math: kernels/penalty.h.
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/penalty.h"
+
+namespace normlab::cuda {
+namespace {
+__global__ void pen_fwd(float* value, const float* w, int64_t n, float l1, float l2) {
+  float a = 0.f, q = 0.f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    a += fabsf(w[i]);
+    q += w[i] * w[i];
+  }
+  a = block_sum(a);
+  q = block_sum(q);
+  if (threadIdx.x == 0) *value += l1 * a + 0.5f * l2 * q;
+}
+__global__ void pen_bwd(float* dw, const float* w, int64_t n, float l1, float l2) {
+  NL_GRID_LOOP(i, n) {
+    const float s = w[i] > 0.f ? 1.f : (w[i] < 0.f ? -1.f : 0.f);
+    dw[i] += l1 * s + l2 * w[i];
+  }
+}
+}  // namespace
+
+template <>
+void penalty_forward<float>(float* value, const float* w, int64_t n, float l1, float l2) {
+  pen_fwd<<<1, kReduceThreads>>>(value, w, n, l1, l2);
+  CUDA_LAUNCH_CHECK();
+}
+template <>
+void penalty_backward<float>(float* dw, const float* w, int64_t n, float l1, float l2) {
+  pen_bwd<<<blocks_for(n), kThreads>>>(dw, w, n, l1, l2);
+  CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace normlab::cuda
