@@ -18,7 +18,7 @@ std::optional<Norm> parse_norm(const std::string& s);
 struct NormConfig {
   double eps = 1e-5;
   double momentum = 0.1;         // BN running statistics
-  int groups = 4;                // GN
+  int groups = 2;                // GN
   bool ln_per_element = false;   // LN affine: per channel (2C params) or per element (2CHW params)
 };
 

@@ -12,7 +12,7 @@ namespace normlab::app {
 
 struct TrainConfig {
   std::vector<Norm> norms{Norm::bn};
-  int groups = 4;
+  int groups = 2;
   bool ln_per_element = false;
   double l1 = 0;                 // applied to the BN model only when several norms are trained
   double weight_decay = 0;
