@@ -98,6 +98,9 @@ std::vector<Series> load_series(const std::string& dir) {
   return out;
 }
 
+// Index of the first epoch that sets the y-range: a quarter of the way in (at least the second).
+std::size_t first_kept(std::size_t epochs) { return epochs > 4 ? epochs / 4 : (epochs > 2 ? 1 : 0); }
+
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
 
 // Writes <stem>.png (pngcairo) and <stem>.svg with the same content.
@@ -108,8 +111,9 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
   for (const auto& s : ss) {
     const auto& v = s.cols.at(col);
     epochs = std::max(epochs, v.size());
-    // y-range: where the curves live after the first epoch (the first would flatten everything)
-    for (std::size_t e = v.size() > 2 ? 1 : 0; e < v.size(); ++e) lo = std::min(lo, v[e]), hi = std::max(hi, v[e]);
+    // y-range: where the curves live after the first quarter of training (the early epochs,
+    // far from the rest, would flatten everything); points left outside are named in a label
+    for (std::size_t e = first_kept(v.size()); e < v.size(); ++e) lo = std::min(lo, v[e]), hi = std::max(hi, v[e]);
   }
   const double pad = (hi - lo) * 0.08 + 1e-9;
   int seeds = ss.empty() ? 1 : ss.front().seeds;
@@ -128,21 +132,22 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
       gp << "set grid\nset key " << (percent ? "right bottom" : "right top") << " box opaque\n";
       gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\n";
       gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
-      // Say so when the first epoch lies outside the range chosen for the later ones.
-      std::string clipped;
-      for (const auto& s : ss) {
-        const auto& v = s.cols.at(col);
-        if (v.size() > 2 && (v[0] < lo - pad || v[0] > hi + pad)) {
-          char b[96];
-          std::snprintf(b, sizeof b, percent ? "%s%s %.2f%%" : "%s%s %.3f", clipped.empty() ? "" : ", ",
-                        s.label.c_str(), v[0]);
-          clipped += b;
-        }
-      }
-      if (!clipped.empty())
-        gp << "set label 1 'epoch 1 off the scale: " << clipped << "' at graph 0.01, graph " << (percent ? 0.97 : 0.03)
-           << " font 'Sans,10' tc rgb '#555555'\n";
-      if (percent && lo - pad < 99.4 && hi + pad > 99.4)
+      // Say which early points lie outside the range chosen for the later ones.
+    std::string clipped;
+    for (const auto& s : ss) {
+      const auto& v = s.cols.at(col);
+      std::vector<std::size_t> out;
+      for (std::size_t e = 0; e < first_kept(v.size()); ++e)
+        if (v[e] < lo - pad || v[e] > hi + pad) out.push_back(e + 1);
+      if (out.empty()) continue;
+      std::string ep = std::to_string(out.front());
+      if (out.size() > 1) ep += "-" + std::to_string(out.back());
+      clipped += (clipped.empty() ? "" : ", ") + s.label + " " + ep;
+    }
+    if (!clipped.empty())
+      gp << "set label 1 'early epochs off the scale (see metrics.csv): " << clipped << "' at graph 0.01, graph " << (percent ? 0.97 : 0.03)
+         << " font 'Sans,9' tc rgb '#555555'\n";
+    if (percent && lo - pad < 99.4 && hi + pad > 99.4)
         gp << "set arrow 2 from graph 0, first 99.4 to graph 1, first 99.4 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
            << "set label 3 '99.4% target' at graph 0.01, first 99.4 offset 0,0.6 font 'Sans,10' tc rgb '#555555'\n";
       gp << "plot ";
