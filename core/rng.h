@@ -11,7 +11,6 @@
 
 #include "core/host_device.h"
 
-
 namespace normlab {
 
 NL_HOST_DEVICE inline uint64_t splitmix64(uint64_t& x) {

@@ -133,21 +133,21 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
       gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\n";
       gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
       // Say which early points lie outside the range chosen for the later ones.
-    std::string clipped;
-    for (const auto& s : ss) {
-      const auto& v = s.cols.at(col);
-      std::vector<std::size_t> out;
-      for (std::size_t e = 0; e < first_kept(v.size()); ++e)
-        if (v[e] < lo - pad || v[e] > hi + pad) out.push_back(e + 1);
-      if (out.empty()) continue;
-      std::string ep = std::to_string(out.front());
-      if (out.size() > 1) ep += "-" + std::to_string(out.back());
-      clipped += (clipped.empty() ? "" : ", ") + s.label + " " + ep;
-    }
-    if (!clipped.empty())
-      gp << "set label 1 'early epochs off the scale (see metrics.csv): " << clipped << "' at graph 0.01, graph " << (percent ? 0.97 : 0.03)
-         << " font 'Sans,9' tc rgb '#555555'\n";
-    if (percent && lo - pad < 99.4 && hi + pad > 99.4)
+      std::string clipped;
+      for (const auto& s : ss) {
+        const auto& v = s.cols.at(col);
+        std::vector<std::size_t> out;
+        for (std::size_t e = 0; e < first_kept(v.size()); ++e)
+          if (v[e] < lo - pad || v[e] > hi + pad) out.push_back(e + 1);
+        if (out.empty()) continue;
+        std::string ep = std::to_string(out.front());
+        if (out.size() > 1) ep += "-" + std::to_string(out.back());
+        clipped += (clipped.empty() ? "" : ", ") + s.label + " " + ep;
+      }
+      if (!clipped.empty())
+        gp << "set label 1 'early epochs off the scale (see metrics.csv): " << clipped << "' at graph 0.01, graph "
+           << (percent ? 0.97 : 0.03) << " font 'Sans,9' tc rgb '#555555'\n";
+      if (percent && lo - pad < 99.4 && hi + pad > 99.4)
         gp << "set arrow 2 from graph 0, first 99.4 to graph 1, first 99.4 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
            << "set label 3 '99.4% target' at graph 0.01, first 99.4 offset 0,0.6 font 'Sans,10' tc rgb '#555555'\n";
       gp << "plot ";
