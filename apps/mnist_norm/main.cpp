@@ -14,6 +14,7 @@
 #include "apps/mnist_norm/plot.h"
 #include "apps/mnist_norm/train.h"
 #include "core/error.h"
+#include "layers/mnist_net.h"
 
 using namespace normlab;
 using namespace normlab::app;
@@ -52,10 +53,13 @@ void validate(const TrainConfig& c) {
   require(c.rotate_deg >= 0 && c.rotate_deg <= 180, "--rotate must be in [0, 180] degrees");
   require(c.train_limit >= 0, "--train-limit must be >= 0 (0 = all 60,000 images)");
   require(parse_schedule(c.schedule).has_value(), "--schedule must be onecycle, step or const");
-  for (int ch : {8, 16})
-    require(c.groups >= 1 && ch % c.groups == 0,
-            "--groups " + std::to_string(c.groups) + " does not divide a layer with " + std::to_string(ch) +
-                " channels; the net has 8 and 16 channels, so use 1, 2, 4 or 8");
+  {  // the builder knows the channel counts: building a GN net throws InputError for a bad --groups
+    Rng rng(0);
+    NetConfig nc;
+    nc.norm = Norm::gn;
+    nc.norm_cfg.groups = c.groups;
+    build_mnist_net(nc, rng);
+  }
   require(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda");
   require(c.device == "cpu",
           "--device cuda: this build has no CUDA backend yet (issue 3); use --device cpu");
