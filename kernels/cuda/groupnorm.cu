@@ -1,7 +1,8 @@
 // CUDA group norm. One block per (sample, group) — a contiguous run of (C/G)*H*W values — for the
-// statistics, y and dx; one block per channel for dgamma/dbeta (sums over samples and positions).
+// statistics, y and dx; one block per channel for dgamma/dbeta (kernels/cuda/norm_affine.cuh).
 // No atomics: deterministic. Math: kernels/groupnorm.h.
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/norm_affine.cuh"
 #include "kernels/groupnorm.h"
 
 namespace normlab::cuda {
@@ -47,24 +48,6 @@ __global__ void gn_bwd_dx(float* dx, const float* dy, const float* mean, const f
   }
 }
 
-__global__ void gn_bwd_params(float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
-                              const float* x, int N, int C, int HW, int G) {
-  const int c = blockIdx.x, g = c / (C / G);
-  const int64_t M = int64_t(N) * HW;
-  float sdy = 0.f, sdyx = 0.f;
-  for (int64_t i = threadIdx.x; i < M; i += blockDim.x) {
-    const int n = int(i / HW);
-    const int64_t k = (int64_t(n) * C + c) * HW + i % HW;
-    sdy += dy[k];
-    sdyx += dy[k] * (x[k] - mean[n * G + g]) * rstd[n * G + g];
-  }
-  sdy = block_sum(sdy);
-  sdyx = block_sum(sdyx);
-  if (threadIdx.x == 0) {
-    dbeta[c] += sdy;
-    dgamma[c] += sdyx;
-  }
-}
 }  // namespace
 
 template <>
@@ -78,7 +61,7 @@ void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const flo
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
   gn_bwd_dx<<<N * G, kReduceThreads>>>(dx, dy, mean, rstd, x, gamma, C, HW, G);
   CUDA_LAUNCH_CHECK();
-  gn_bwd_params<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW, G);
+  channel_affine_grads<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW, G);
   CUDA_LAUNCH_CHECK();
 }
 

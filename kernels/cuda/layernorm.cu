@@ -1,8 +1,10 @@
 // CUDA layer norm. One block per sample for the statistics, y and dx; dgamma/dbeta by one block per
-// channel (per-channel affine) or one thread per element summing over the samples (per-element
-// affine). No atomics: deterministic. Math: kernels/layernorm.h.
+// channel (per-channel affine: group norm's kernel with G = 1, kernels/cuda/norm_affine.cuh) or one
+// thread per element summing over the samples (per-element affine). No atomics: deterministic.
+// Math: kernels/layernorm.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/cuda/norm_affine.cuh"
 #include "kernels/layernorm.h"
 
 namespace normlab::cuda {
@@ -50,25 +52,6 @@ __global__ void ln_bwd_dx(float* dx, const float* dy, const float* mean, const f
   }
 }
 
-// Per-channel affine: block c sums over every sample n and position of channel c.
-__global__ void ln_bwd_channel(float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
-                               const float* x, int N, int C, int HW) {
-  const int c = blockIdx.x;
-  float sdy = 0.f, sdyx = 0.f;
-  for (int64_t i = threadIdx.x; i < int64_t(N) * HW; i += blockDim.x) {
-    const int n = int(i / HW);
-    const int64_t k = (int64_t(n) * C + c) * HW + i % HW;
-    sdy += dy[k];
-    sdyx += dy[k] * (x[k] - mean[n]) * rstd[n];
-  }
-  sdy = block_sum(sdy);
-  sdyx = block_sum(sdyx);
-  if (threadIdx.x == 0) {
-    dbeta[c] += sdy;
-    dgamma[c] += sdyx;
-  }
-}
-
 // Per-element affine: thread e sums over the samples, in order.
 __global__ void ln_bwd_element(float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
                                const float* x, int N, int64_t M) {
@@ -101,7 +84,7 @@ void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const flo
   if (per_element)
     ln_bwd_element<<<blocks_for(M), kThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, M);
   else
-    ln_bwd_channel<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW);
+    channel_affine_grads<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW, 1);  // G = 1
   CUDA_LAUNCH_CHECK();
 }
 
