@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/device.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -34,14 +36,25 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+namespace {
+void require_cuda() {
+  static std::string why;
+  static const bool ok = cuda_available(&why);
+  if (!ok) throw Error("tensor: no usable CUDA device: " + why);
+}
+}  // namespace
+
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  NL_CHECK(device == Device::cpu,
-           "tensor: device cuda is not available in this build (the CUDA backend is issue 3)");
   Tensor t;
   t.shape_ = shape;
   t.numel_ = shape_numel(shape);
   t.dtype_ = dtype;
   t.device_ = device;
+  if (device == Device::cuda) {
+    require_cuda();
+    t.storage_ = std::shared_ptr<void>(cuda_alloc(t.nbytes()), [](void* q) { cuda_release(q); });
+    return t;
+  }
   // 64-byte alignment for the vector units; at least one element so data() is never null.
   std::size_t bytes = std::max<std::size_t>(t.nbytes(), 64);
   bytes = (bytes + 63) / 64 * 64;
@@ -53,7 +66,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  std::memset(t.raw(), 0, t.nbytes());
+  t.zero_();
   return t;
 }
 
@@ -82,6 +95,7 @@ void Tensor::check_type(DType want) const {
 }
 
 double Tensor::get(int64_t i) const {
+  NL_CHECK(device_ == Device::cpu, "tensor: element access to a ", describe(), "; copy it with to_device(cpu)");
   switch (dtype_) {
     case DType::f32: return static_cast<double>(data<float>()[i]);
     case DType::f64: return data<double>()[i];
@@ -91,6 +105,7 @@ double Tensor::get(int64_t i) const {
 }
 
 void Tensor::set(int64_t i, double v) {
+  NL_CHECK(device_ == Device::cpu, "tensor: element access to a ", describe(), "; copy it with to_device(cpu)");
   switch (dtype_) {
     case DType::f32: data<float>()[i] = static_cast<float>(v); break;
     case DType::f64: data<double>()[i] = v; break;
@@ -99,17 +114,47 @@ void Tensor::set(int64_t i, double v) {
 }
 
 void Tensor::fill(double v) {
+  if (device_ == Device::cuda) {
+    copy_from(full(shape_, v, dtype_));
+    return;
+  }
   for (int64_t i = 0; i < numel_; ++i) set(i, v);
+}
+
+void Tensor::zero_() {
+  NL_CHECK(defined(), "tensor: zero_ of an undefined tensor");
+  if (device_ == Device::cuda)
+    cuda_memset_zero(raw(), nbytes());
+  else
+    std::memset(raw(), 0, nbytes());
 }
 
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_, dtype_, device_);
-  std::memcpy(t.raw(), raw(), nbytes());
+  t.copy_from(*this);
   return t;
+}
+
+Tensor Tensor::to_device(Device d) const {
+  if (d == device_) return *this;
+  Tensor t = empty(shape_, dtype_, d);
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  NL_CHECK(defined() && src.defined(), "tensor: copy between undefined tensors");
+  NL_CHECK(src.numel_ == numel_ && src.dtype_ == dtype_, "tensor: cannot copy a ", src.describe(), " into a ",
+           describe());
+  if (device_ == Device::cpu && src.device_ == Device::cpu)
+    std::memcpy(raw(), src.raw(), nbytes());
+  else
+    cuda_copy(raw(), src.raw(), nbytes(), device_ == Device::cuda, src.device_ == Device::cuda);
 }
 
 Tensor Tensor::to(DType d) const {
   if (d == dtype_) return clone();
+  NL_CHECK(device_ == Device::cpu, "tensor: dtype conversion of a ", describe(), " (CPU only)");
   Tensor t = empty(shape_, d, device_);
   for (int64_t i = 0; i < numel_; ++i) t.set(i, get(i));
   return t;
@@ -122,7 +167,21 @@ Tensor Tensor::reshape(const Shape& s) const {
   return t;
 }
 
+Tensor Tensor::rows(int64_t begin, int64_t count) const {
+  NL_CHECK(ndim() >= 1 && begin >= 0 && count >= 0 && begin + count <= shape_[0], "tensor: rows [", begin, ", ",
+           begin + count, ") of ", describe());
+  Tensor t = *this;
+  t.shape_[0] = count;
+  t.numel_ = shape_numel(t.shape_);
+  const int64_t row = shape_[0] ? numel_ / shape_[0] : 0;
+  // The aliasing constructor: the view owns the whole storage and points into it.
+  t.storage_ = std::shared_ptr<void>(storage_, static_cast<char*>(storage_.get()) +
+                                                   static_cast<std::size_t>(begin * row) * dtype_size(dtype_));
+  return t;
+}
+
 std::vector<double> Tensor::to_vector() const {
+  if (device_ == Device::cuda) return to_device(Device::cpu).to_vector();
   std::vector<double> v(static_cast<std::size_t>(numel_));
   for (int64_t i = 0; i < numel_; ++i) v[static_cast<std::size_t>(i)] = get(i);
   return v;

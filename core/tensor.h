@@ -2,7 +2,12 @@
 //
 // float32 is the training type; float64 exists on the CPU path so that gradient checks can use
 // finite differences without drowning in rounding. Storage is shared between copies of a Tensor
-// (like a shared_ptr); clone() makes a deep copy. Device::cuda is reserved for the CUDA backend.
+// (like a shared_ptr); clone() makes a deep copy.
+//
+// Device::cuda tensors live in GPU memory from the caching allocator (core/device.h); data<T>() is
+// then a device pointer, for the CUDA kernels only. Element access (get/set/fill-by-element) is for
+// CPU tensors; to_device() copies between the two. The CUDA kernels are float-only: an f64 CUDA
+// tensor exists only for the epoch's metric sums (kernels/metrics.h); i32 for labels and indices.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -66,11 +71,15 @@ class Tensor {
   double get(int64_t i) const;
   void set(int64_t i, double v);
 
-  void fill(double v);           // every element = v
-  Tensor clone() const;          // deep copy
-  Tensor to(DType d) const;      // converted copy
+  void fill(double v);           // every element = v (either device)
+  void zero_();                  // every element = 0 (either device, no host round trip)
+  Tensor clone() const;          // deep copy on the same device
+  Tensor to(DType d) const;      // converted copy (CPU)
+  Tensor to_device(Device d) const;      // copy on device d (shares storage when already there)
+  void copy_from(const Tensor& src);     // same numel and dtype, any devices
   Tensor reshape(const Shape& s) const;  // same storage, new shape (numel must match)
-  std::vector<double> to_vector() const;
+  Tensor rows(int64_t begin, int64_t count) const;  // a view of dim-0 rows [begin, begin+count)
+  std::vector<double> to_vector() const;  // (copies a CUDA tensor to the host first)
   std::string describe() const;  // e.g. "f32[128, 8, 26, 26] cpu"
 
  private:

@@ -2,8 +2,9 @@
 //
 // Each function checks shapes, dtypes and devices (throwing an Error that names the op and the
 // shapes), then calls the kernel of the tensors' device: kernels/cpu/<op>.cpp for Device::cpu
-// (float or double), kernels/cuda/<op>.cu for Device::cuda once the CUDA backend exists. Layers
-// call only these functions. Argument order and assign/accumulate rules are the kernels' (see
+// (float or double), kernels/cuda/<op>.cu for Device::cuda (float; launched asynchronously, so a
+// CUDA call returns before the GPU has finished). All tensors of one call must be on one device.
+// Layers call only these functions. Argument order and assign/accumulate rules are the kernels' (see
 // kernels/<op>.h): outputs, saved statistics, inputs, parameters, then sizes and hyperparameters.
 #pragma once
 #include <cstdint>
@@ -55,11 +56,15 @@ void dropout_backward(Tensor& dx, const Tensor& dy, double p, uint64_t seed);
 void gap_forward(Tensor& y, const Tensor& x);
 void gap_backward(Tensor& dx, const Tensor& dy);
 
-// z, logp [N,K]; labels i32 [N]. Returns the mean loss.
+// z, logp [N,K]; labels i32 [N]; loss [1] receives the mean loss (stays on the device).
+void log_softmax_nll_forward(Tensor& logp, Tensor& loss, const Tensor& z, const Tensor& labels);
+// The same, returning the mean loss (waits for the GPU on a CUDA tensor: tests and tools only).
 double log_softmax_nll_forward(Tensor& logp, const Tensor& z, const Tensor& labels);
 void log_softmax_nll_backward(Tensor& dz, const Tensor& logp, const Tensor& labels, double dloss);
 
-// Returns l1*sum|w| + l2/2*sum w^2; backward adds l1*sign(w) + l2*w to dw.
+// value[slot] += l1*sum|w| + l2/2*sum w^2 (value: 1-d, w's device and dtype); backward adds
+// l1*sign(w) + l2*w to dw. The double overload returns the value (waits for the GPU: tests only).
+void penalty_forward(Tensor& value, int64_t slot, const Tensor& w, double l1, double l2);
 double penalty_forward(const Tensor& w, double l1, double l2);
 void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2);
 
@@ -67,5 +72,13 @@ void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, double lr, double momentum
 
 // x, y [N,1,H,W] (or [N,H,W]); angle [N] radians.
 void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill);
+
+// y [B,...] = rows idx[b] of x [M,...]; y_labels [B] = labels[idx] (labels, idx: i32).
+void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& labels, const Tensor& idx);
+
+// acc f64 [2] += {(loss + sum penalty) * N, correct predictions}; logp [N,K], loss [1],
+// penalty [P] or undefined, labels [N]; all on one device (kernels/metrics.h).
+void metrics_accumulate(Tensor& acc, const Tensor& logp, const Tensor& loss, const Tensor& penalty,
+                        const Tensor& labels);
 
 }  // namespace normlab::ops

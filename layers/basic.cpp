@@ -19,8 +19,8 @@ Var MaxPool2x2::forward(const Var& x, Context& ctx) {
   const auto& s = x->value.shape();
   NL_CHECK(s.size() == 4, "MaxPool2x2: input must be [N,C,H,W], got ", shape_str(s));
   const Shape out{s[0], s[1], s[2] / 2, s[3] / 2};
-  Var y = make_var(Tensor::empty(out, x->value.dtype()));
-  Tensor argmax = Tensor::empty(out, DType::i32);
+  Var y = make_var(Tensor::empty(out, x->value.dtype(), x->value.device()));
+  Tensor argmax = Tensor::empty(out, DType::i32, x->value.device());
   ops::maxpool2x2_forward(y->value, argmax, x->value);
   if (ctx.tape && x->requires_grad)
     ctx.tape->record([x, y, argmax] {
@@ -51,7 +51,7 @@ Var Dropout::forward(const Var& x, Context& ctx) {
 Var GlobalAvgPool::forward(const Var& x, Context& ctx) {
   const auto& s = x->value.shape();
   NL_CHECK(s.size() == 4, "GlobalAvgPool: input must be [N,C,H,W], got ", shape_str(s));
-  Var y = make_var(Tensor::empty({s[0], s[1], 1, 1}, x->value.dtype()));
+  Var y = make_var(Tensor::empty({s[0], s[1], 1, 1}, x->value.dtype(), x->value.device()));
   ops::gap_forward(y->value, x->value);
   if (ctx.tape && x->requires_grad)
     ctx.tape->record([x, y] { add_grad(*x, [&](Tensor& dx) { ops::gap_backward(dx, y->grad); }); });
@@ -63,10 +63,7 @@ Var Flatten::forward(const Var& x, Context& ctx) {
   Var y = make_var(x->value.reshape({s[0], x->value.numel() / s[0]}));
   if (ctx.tape && x->requires_grad)
     ctx.tape->record([x, y] {
-      add_grad(*x, [&](Tensor& dx) {
-        Tensor g = y->grad.reshape(dx.shape());
-        std::copy_n(static_cast<const char*>(g.raw()), g.nbytes(), static_cast<char*>(dx.raw()));
-      });
+      add_grad(*x, [&](Tensor& dx) { dx.copy_from(y->grad); });
     });
   return y;
 }

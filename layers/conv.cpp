@@ -32,7 +32,7 @@ Var Conv2d::forward(const Var& x, Context& ctx) {
   NL_CHECK(xs.size() == 4, kind(), ": input must be [N,C,H,W], got ", shape_str(xs));
   const int64_t Ho = xs[2] + 2 * pad_ - ws[2] + 1, Wo = xs[3] + 2 * pad_ - ws[3] + 1;
   NL_CHECK(Ho >= 1 && Wo >= 1, kind(), ": input ", shape_str(xs), " is smaller than the kernel");
-  Var y = make_var(Tensor::empty({xs[0], ws[0], Ho, Wo}, x->value.dtype()));
+  Var y = make_var(Tensor::empty({xs[0], ws[0], Ho, Wo}, x->value.dtype(), x->value.device()));
   ops::conv2d_forward(y->value, x->value, weight->value, bias ? bias->value : Tensor(), pad_);
   if (ctx.tape) {
     ctx.tape->record([x, y, w = weight, b = bias, pad = pad_] {

@@ -5,8 +5,9 @@
 namespace normlab {
 
 struct LossResult {
-  double loss = 0;  // mean over the batch
-  Tensor logp;      // [N, K] log-probabilities (for predictions and confidences)
+  Tensor loss;  // [1] mean over the batch, on the logits' device (no wait for the GPU)
+  Tensor logp;  // [N, K] log-probabilities (for predictions and confidences)
+  double value() const { return loss.to_vector()[0]; }  // reads it back (waits for the GPU)
 };
 
 // Records, when ctx.tape is set, the closure that seeds d(loss)/d(logits) (dloss = 1).

@@ -25,6 +25,14 @@ std::vector<std::pair<std::string, Tensor*>> Sequential::buffers() {
   return out;
 }
 
+void move_to(Module& m, Device d) {
+  for (auto& p : m.parameters()) {
+    p->value = p->value.to_device(d);
+    if (p->grad.defined()) p->grad = p->grad.to_device(d);
+  }
+  for (auto& [name, t] : m.buffers()) *t = t->to_device(d);
+}
+
 int64_t Sequential::num_parameters() {
   int64_t n = 0;
   for (auto& p : parameters()) n += p->value.numel();
@@ -37,7 +45,8 @@ std::string Sequential::summary(const Shape& input, DType dtype) {
   std::snprintf(line, sizeof line, "%-4s %-46s %-18s %8s\n", "#", "layer", "output shape", "params");
   os << line << std::string(79, '-') << '\n';
   Context ctx;  // eval mode, no tape
-  Var h = make_var(Tensor::zeros(input, dtype));
+  auto params = parameters();
+  Var h = make_var(Tensor::zeros(input, dtype, params.empty() ? Device::cpu : params.front()->value.device()));
   int64_t total = 0;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     h = layers_[i]->forward(h, ctx);

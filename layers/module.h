@@ -47,4 +47,8 @@ class Sequential : public Module {
   std::vector<std::unique_ptr<Module>> layers_;
 };
 
+// Moves every parameter (value and gradient) and buffer of m to device d, in place. Make the
+// optimizer afterwards: its state is allocated on the parameters' device.
+void move_to(Module& m, Device d);
+
 }  // namespace normlab

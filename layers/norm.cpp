@@ -40,7 +40,9 @@ Var BatchNorm2d::forward(const Var& x, Context& ctx) {
     return y;
   }
   const int64_t C = x->value.dim(1);
-  Tensor mean = Tensor::empty({C}, x->value.dtype()), rstd = Tensor::empty({C}, x->value.dtype());
+  const DType dt = x->value.dtype();
+  const Device dev = x->value.device();
+  Tensor mean = Tensor::empty({C}, dt, dev), rstd = Tensor::empty({C}, dt, dev);
   ops::batchnorm_forward_train(y->value, mean, rstd, running_mean, running_var, x->value, gamma->value,
                                beta->value, eps_, momentum_);
   if (ctx.tape) {
@@ -68,7 +70,9 @@ std::string GroupNorm::kind() const {
 Var GroupNorm::forward(const Var& x, Context& ctx) {
   Var y = make_var(Tensor::empty_like(x->value));
   const int64_t N = x->value.dim(0);
-  Tensor mean = Tensor::empty({N, groups_}, x->value.dtype()), rstd = Tensor::empty({N, groups_}, x->value.dtype());
+  const DType dt = x->value.dtype();
+  const Device dev = x->value.device();
+  Tensor mean = Tensor::empty({N, groups_}, dt, dev), rstd = Tensor::empty({N, groups_}, dt, dev);
   ops::groupnorm_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, groups_, eps_);
   if (ctx.tape) {
     ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd, G = groups_] {
@@ -96,7 +100,9 @@ std::string LayerNorm::kind() const {
 Var LayerNorm::forward(const Var& x, Context& ctx) {
   Var y = make_var(Tensor::empty_like(x->value));
   const int64_t N = x->value.dim(0);
-  Tensor mean = Tensor::empty({N}, x->value.dtype()), rstd = Tensor::empty({N}, x->value.dtype());
+  const DType dt = x->value.dtype();
+  const Device dev = x->value.device();
+  Tensor mean = Tensor::empty({N}, dt, dev), rstd = Tensor::empty({N}, dt, dev);
   ops::layernorm_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, eps_);
   if (ctx.tape) {
     ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd] {

@@ -1,7 +1,5 @@
 #include "layers/optim.h"
 
-#include <cstring>
-
 #include "kernels/dispatch.h"
 
 namespace normlab {
@@ -11,7 +9,7 @@ Sgd::Sgd(std::vector<Var> params, const SgdConfig& cfg) : params_(std::move(para
 }
 
 void Sgd::zero_grad() {
-  for (auto& p : params_) std::memset(p->grad.raw(), 0, p->grad.nbytes());
+  for (auto& p : params_) p->grad.zero_();
 }
 
 void Sgd::step(double lr) {
@@ -23,12 +21,17 @@ void Sgd::step(double lr) {
   }
 }
 
-double Sgd::penalty() const {
-  double v = 0;
-  if (cfg_.l1 == 0 && cfg_.weight_decay == 0) return 0;
+Tensor Sgd::penalty() const {
+  if (cfg_.l1 == 0 && cfg_.weight_decay == 0) return {};
+  int64_t P = 0;
+  for (auto& p : params_) P += p->decay;
+  if (P == 0) return {};
+  const Tensor& first = params_.front()->value;
+  Tensor terms = Tensor::zeros({P}, first.dtype(), first.device());
+  int64_t slot = 0;
   for (auto& p : params_)
-    if (p->decay) v += ops::penalty_forward(p->value, cfg_.l1, cfg_.weight_decay);
-  return v;
+    if (p->decay) ops::penalty_forward(terms, slot++, p->value, cfg_.l1, cfg_.weight_decay);
+  return terms;
 }
 
 }  // namespace normlab

@@ -2,8 +2,8 @@
 //
 // Per step: for each parameter with decay = true (convolution weights), the penalty op adds
 // l1 * sign(w) + weight_decay * w to its gradient (kernels/penalty.h); then kernels/sgd.h updates
-// w and its velocity. penalty() is the value l1 * sum|w| + weight_decay/2 * sum w^2 that training
-// adds to the reported loss.
+// w and its velocity. penalty() gives the terms l1 * sum|w| + weight_decay/2 * sum w^2, one per
+// penalised parameter, on the parameters' device, that training adds to the reported loss.
 #pragma once
 #include <vector>
 
@@ -23,7 +23,8 @@ class Sgd {
   Sgd(std::vector<Var> params, const SgdConfig& cfg);
   void zero_grad();
   void step(double lr);
-  double penalty() const;
+  // The penalty terms, one per penalised parameter ([P]; undefined when there is no penalty).
+  Tensor penalty() const;
   const std::vector<Var>& params() const { return params_; }
   std::vector<Tensor>& velocity() { return velocity_; }
 

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "core/device.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -60,7 +62,9 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
   expect_error("--threads -1", "--threads must be >= 0");
   expect_error("--dropout 1.5", "--dropout");
   expect_error("--schedule cosine", "--schedule");
-  expect_error("--device cuda", "--device cuda");
+  if (!normlab::cuda_available())  // with a GPU, --device cuda trains (tests/train_cuda_smoke checks that)
+    expect_error("--device cuda", "--device cuda: no usable GPU");
+  expect_error("--device tpu", "--device must be cpu or cuda");
   expect_error("--no-such-flag", "no-such-flag");
 }
 

@@ -13,18 +13,26 @@
 
 #include "core/cuda_check.h"
 #include "core/rng.h"
+#include "core/device.h"
+#include "kernels/add.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/dropout.h"
+#include "kernels/dispatch.h"
 #include "kernels/gap.h"
+#include "kernels/gather.h"
 #include "kernels/groupnorm.h"
 #include "kernels/layernorm.h"
 #include "kernels/log_softmax_nll.h"
 #include "kernels/maxpool.h"
+#include "kernels/metrics.h"
 #include "kernels/penalty.h"
 #include "kernels/relu.h"
 #include "kernels/rotate.h"
 #include "kernels/sgd.h"
+#include "layers/loss.h"
+#include "layers/mnist_net.h"
+#include "layers/optim.h"
 
 using namespace normlab;
 
@@ -238,5 +246,110 @@ TEST_CASE("cuda log-softmax + NLL vs cpu", "[cuda][loss]") {
     compare("log_softmax_nll_forward logp", glp.host(), lp, 1e-5, 1e-5);
     compare("log_softmax_nll_forward loss", gloss.host(), {loss}, 1e-5, 1e-5);
     compare("log_softmax_nll_backward", gdz.host(), dz, 1e-6, 1e-4);
+  }
+}
+
+TEST_CASE("cuda add, gather and metrics vs cpu", "[cuda][data]") {
+  const std::size_t n = 1001;
+  auto a = randv(n, 26), b = randv(n, 27);
+  std::vector<float> s(a);
+  cpu::add_inplace(s.data(), b.data(), int64_t(n));
+  Dev<float> ga(a), gb(b);
+  cuda::add_inplace(ga.p, gb.p, int64_t(n));
+  compare("add_inplace (accumulated)", ga.host(), s, 0, 0);
+
+  const int M = 50, row = 784, B = 7;
+  auto x = randv(std::size_t(M) * row, 28);
+  std::vector<int32_t> lab(M), idx{49, 0, 17, 17, 3, 48, 1}, yl(B), gyl_h;
+  for (int i = 0; i < M; ++i) lab[i] = i % 10;
+  std::vector<float> y(std::size_t(B) * row);
+  cpu::gather_rows(y.data(), yl.data(), x.data(), lab.data(), idx.data(), B, row);
+  Dev<float> gx(x), gy(y.size(), NAN);
+  Dev<int32_t> glab(lab), gidx(idx), gyl(B, -1);
+  cuda::gather_rows(gy.p, gyl.p, gx.p, glab.p, gidx.p, B, row);
+  compare("gather_rows", gy.host(), y, 0, 0);
+  CHECK(gyl.host() == yl);
+
+  for (int N : {1, 130}) {  // ties: a row of equal values must pick class 0, as std::max_element does
+    const int K = 10;
+    auto lp = randv(std::size_t(N) * K, 29);
+    for (int k = 0; k < K; ++k) lp[k] = -2.3f;
+    std::vector<int32_t> l(N);
+    for (int i = 0; i < N; ++i) l[i] = (i * 3) % K;
+    std::vector<float> loss{0.37f}, pen{1e-3f, 2e-3f, 5e-4f};
+    std::vector<double> acc{1.5, 2.0};
+    cpu::metrics_accumulate(acc.data(), lp.data(), loss.data(), pen.data(), 3, l.data(), N, K);
+    Dev<float> glp(lp), gloss(loss), gpen(pen);
+    Dev<int32_t> gl(l);
+    Dev<double> gacc(std::vector<double>{1.5, 2.0});
+    cuda::metrics_accumulate(gacc.p, glp.p, gloss.p, gpen.p, 3, gl.p, N, K);
+    const auto h = gacc.host();
+    std::printf("  metrics_accumulate N=%d: loss sum %.9g vs %.9g, correct %.0f vs %.0f\n", N, h[0], acc[0], h[1], acc[1]);
+    CHECK(h[0] == acc[0]);
+    CHECK(h[1] == acc[1]);
+  }
+}
+
+namespace {
+// One training step of the full model on a random batch: loss, then every parameter's gradient.
+struct StepResult {
+  double loss;
+  std::vector<std::vector<float>> grads, params_after;
+};
+StepResult model_step(Norm norm, Device dev, const Tensor& images, const Tensor& labels) {
+  Rng rng(7);
+  NetConfig nc;
+  nc.norm = norm;
+  auto net = build_mnist_net(nc, rng);
+  move_to(*net, dev);
+  SgdConfig oc;
+  oc.l1 = 1e-4;
+  Sgd opt(net->parameters(), oc);
+  Tape tape;
+  Context ctx{&tape, true, 123};
+  Var x = make_var(images.to_device(dev));
+  x->requires_grad = false;
+  LossResult lr = nll_loss(net->forward(x, ctx), labels.to_device(dev), ctx);
+  opt.zero_grad();
+  tape.backward();
+  StepResult r{lr.value(), {}, {}};
+  for (auto& p : net->parameters()) {
+    const auto g = p->grad.to_vector();
+    r.grads.emplace_back(g.begin(), g.end());
+  }
+  opt.step(0.05);
+  for (auto& p : net->parameters()) {
+    const auto v = p->value.to_vector();
+    r.params_after.emplace_back(v.begin(), v.end());
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("cuda through the dispatcher: one training step of the model matches the cpu", "[cuda][model]") {
+  const int N = 3;  // odd batch
+  Tensor images = Tensor::empty({N, 1, 28, 28}), labels = Tensor::empty({N}, DType::i32);
+  Rng r(11);
+  for (int64_t i = 0; i < images.numel(); ++i) images.set(i, r.normal());
+  for (int i = 0; i < N; ++i) labels.set(i, (i * 4) % 10);
+  for (Norm norm : {Norm::bn, Norm::gn, Norm::ln}) {
+    const auto c = model_step(norm, Device::cpu, images, labels);
+    const auto before = cuda_memory_stats().mallocs;
+    const auto g = model_step(norm, Device::cuda, images, labels);
+    const auto mallocs_first = cuda_memory_stats().mallocs - before;
+    const auto g2 = model_step(norm, Device::cuda, images, labels);
+    const auto mallocs_second = cuda_memory_stats().mallocs - before - mallocs_first;
+    std::printf("  model %s: loss cpu %.7f gpu %.7f; cudaMalloc calls: first step %lld, second step %lld\n",
+                norm_name(norm).c_str(), c.loss, g.loss, static_cast<long long>(mallocs_first),
+                static_cast<long long>(mallocs_second));
+    CHECK(std::abs(c.loss - g.loss) <= 1e-4 * std::max(1.0, std::abs(c.loss)));
+    CHECK(mallocs_second == 0);  // the caching allocator serves the repeat from its free lists
+    REQUIRE(c.grads.size() == g.grads.size());
+    for (std::size_t i = 0; i < c.grads.size(); ++i) {
+      const std::string what = norm_name(norm) + " parameter " + std::to_string(i);
+      compare((what + " grad").c_str(), g.grads[i], c.grads[i], 1e-4, 1e-3);
+      compare((what + " after SGD").c_str(), g.params_after[i], c.params_after[i], 1e-5, 1e-4);
+      CHECK(g2.grads[i] == g.grads[i]);  // same inputs, same GPU: the same bits
+    }
   }
 }

@@ -187,7 +187,7 @@ TEST_CASE("whole model on a tiny batch, each norm", "[grad][model]") {
       auto params = net->parameters();
       auto fwd = [&] {
         Context ctx{nullptr, true, 0};
-        return Tensor::full({1}, nll_loss(net->forward(make_var(x), ctx), labels, ctx).loss, DType::f64);
+        return Tensor::full({1}, nll_loss(net->forward(make_var(x), ctx), labels, ctx).value(), DType::f64);
       };
       std::vector<Tensor> grads;
       for (auto& p : params) grads.push_back(Tensor::empty_like(p->value));

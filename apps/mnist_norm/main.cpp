@@ -13,6 +13,7 @@
 #include "apps/mnist_norm/explain.h"
 #include "apps/mnist_norm/plot.h"
 #include "apps/mnist_norm/train.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "layers/mnist_net.h"
 
@@ -61,8 +62,11 @@ void validate(const TrainConfig& c) {
     build_mnist_net(nc, rng);
   }
   require(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda");
-  require(c.device == "cpu",
-          "--device cuda: this build has no CUDA backend yet (issue 3); use --device cpu");
+  if (c.device == "cuda") {
+    std::string why;
+    const bool ok = cuda_available(&why);  // fills why before the message is built
+    require(ok, "--device cuda: no usable GPU (" + why + "); train on the CPU with --device cpu");
+  }
 }
 
 }  // namespace
@@ -98,7 +102,8 @@ int main(int argc, char** argv) {
                  "for the same seed and thread count)")->capture_default_str();
   app.add_option("--train-limit", cfg.train_limit, "use only the first N training images (0 = all)")
       ->capture_default_str();
-  app.add_option("--device", cfg.device, "cpu (cuda: see issue 3)")->capture_default_str();
+  app.add_option("--device", cfg.device, "cpu, or cuda: the hand-written CUDA kernels on the GPU (same flags, same outputs)")
+      ->capture_default_str();
 
   auto* plot = app.add_subcommand("plot", "draw every figure from a run or study folder (no training)");
   std::string plot_dir_arg;

@@ -14,6 +14,8 @@
 #include "apps/mnist_norm/io.h"
 #include "apps/mnist_norm/plot.h"
 #include "core/checkpoint.h"
+#include "core/device.h"
+#include "kernels/dispatch.h"
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
@@ -35,34 +37,36 @@ struct EvalResult {
   std::vector<float> conf;  // probability of the predicted class
 };
 
-EvalResult evaluate(Sequential& net, const MnistSplit& split, bool keep_predictions) {
-  BatchLoader loader(split, 1000, false, 0, 0.0);
+// The test set through the net in eval mode, 1000 images at a time, on the loader's device. The
+// sums stay on the device until the end; predictions are copied back only when asked for.
+EvalResult evaluate(Sequential& net, BatchLoader& loader, const Tensor& no_penalty, bool keep_predictions) {
   loader.start_epoch(0);
   EvalResult r;
-  double loss_sum = 0;
-  int64_t correct = 0;
   Tensor images, labels;
+  Tensor acc;
+  int64_t seen = 0;
   Context ctx;  // eval mode, no tape
   for (int b = 0; b < loader.num_batches(); ++b) {
     loader.get(b, images, labels);
+    if (!acc.defined()) acc = Tensor::zeros({2}, DType::f64, images.device());
     Var x = make_var(images);
     x->requires_grad = false;
     LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
-    const int64_t n = labels.numel();
-    loss_sum += lr.loss * static_cast<double>(n);
-    const float* lp = lr.logp.data<float>();
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = lp + i * 10;
-      const int p = static_cast<int>(std::max_element(row, row + 10) - row);
-      correct += p == labels.data<int32_t>()[i];
-      if (keep_predictions) {
+    ops::metrics_accumulate(acc, lr.logp, lr.loss, no_penalty, labels);
+    seen += labels.numel();
+    if (keep_predictions) {
+      const Tensor lp = lr.logp.to_device(Device::cpu);
+      for (int64_t i = 0; i < labels.numel(); ++i) {
+        const float* row = lp.data<float>() + i * 10;
+        const int p = static_cast<int>(std::max_element(row, row + 10) - row);
         r.pred.push_back(p);
         r.conf.push_back(std::exp(row[p]));
       }
     }
   }
-  r.loss = loss_sum / static_cast<double>(split.size());
-  r.acc = 100.0 * static_cast<double>(correct) / static_cast<double>(split.size());
+  const auto sums = acc.to_vector();  // waits for the device
+  r.loss = sums[0] / static_cast<double>(seen);
+  r.acc = 100.0 * sums[1] / static_cast<double>(seen);
   return r;
 }
 
@@ -120,11 +124,13 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   nc.norm_cfg.groups = cfg.groups;
   nc.norm_cfg.ln_per_element = cfg.ln_per_element;
   nc.dropout = cfg.dropout;
-  auto net = build_mnist_net(nc, rng);
+  auto net = build_mnist_net(nc, rng);  // initialised on the CPU: the same weights on every device
   RunResult res{dir, norm, seed, net->num_parameters(), {}};
 
   std::printf("\n== %s%s, seed %llu -> %s\n%s", norm_name(norm).c_str(), l1 > 0 ? " + L1" : "",
               static_cast<unsigned long long>(seed), dir.c_str(), net->summary({1, 1, 28, 28}, DType::f32).c_str());
+  const Device dev = cfg.device == "cuda" ? Device::cuda : Device::cpu;
+  move_to(*net, dev);
 
   SgdConfig oc;
   oc.momentum = cfg.momentum;
@@ -132,7 +138,8 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   oc.weight_decay = cfg.weight_decay;
   oc.l1 = l1;
   Sgd opt(net->parameters(), oc);
-  BatchLoader loader(train, cfg.batch, true, seed, cfg.rotate_deg);
+  BatchLoader loader(train, cfg.batch, true, seed, cfg.rotate_deg, dev);  // uploads the split once
+  BatchLoader test_loader(test, 1000, false, 0, 0.0, dev);
   LrSchedule sched;
   sched.kind = *parse_schedule(cfg.schedule);
   sched.max_lr = cfg.lr;
@@ -145,6 +152,7 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
                {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"seed", seed},
                {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
                {"device", cfg.device}, {"parameters", res.params}};
+  if (dev == Device::cuda) conf["gpu"] = cuda_device_name();
   write_file_atomic((fs::path(dir) / "config.json").string(), conf.dump(2) + "\n");
 
   const bool tty = stdout_is_terminal();
@@ -152,12 +160,16 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   Tensor images, labels;
   EvalResult last;
   double data_seconds = 0, eval_seconds = 0;
+  int64_t mallocs_after_first_epoch = 0;
+  const Tensor no_penalty;
   long step = 0;
   for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     loader.start_epoch(epoch);
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
+    // (loss + penalty) * n and the correct count, summed on the training device: on CUDA nothing in
+    // the loop below waits for the GPU; the sums are read once, after the last step.
+    Tensor acc = Tensor::zeros({2}, DType::f64, dev);
+    int64_t seen = 0;
     const int nb = loader.num_batches();
     for (int b = 0; b < nb; ++b, ++step) {
       const auto td = Clock::now();
@@ -170,19 +182,17 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
       opt.zero_grad();
       tape.backward();
       opt.step(sched.at(step));
-      const int64_t n = labels.numel();
-      loss_sum += (lr.loss + opt.penalty()) * static_cast<double>(n);
-      const float* lp = lr.logp.data<float>();
-      for (int64_t i = 0; i < n; ++i)
-        correct += std::max_element(lp + i * 10, lp + i * 10 + 10) - (lp + i * 10) == labels.data<int32_t>()[i];
-      seen += n;
+      ops::metrics_accumulate(acc, lr.logp, lr.loss, opt.penalty(), labels);
+      seen += labels.numel();
       if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
     }
+    const auto sums = acc.to_vector();  // on CUDA: the one wait for the GPU in the epoch
     const double train_secs = seconds_since(t0);
     const auto te = Clock::now();
-    last = evaluate(*net, test, epoch == cfg.epochs);
+    last = evaluate(*net, test_loader, no_penalty, epoch == cfg.epochs);
     eval_seconds += seconds_since(te);
-    EpochMetrics m{epoch, loss_sum / static_cast<double>(seen), 100.0 * static_cast<double>(correct) / static_cast<double>(seen),
+    if (epoch == 1) mallocs_after_first_epoch = cuda_memory_stats().mallocs;
+    EpochMetrics m{epoch, sums[0] / static_cast<double>(seen), 100.0 * sums[1] / static_cast<double>(seen),
                    last.loss, last.acc, train_secs};
     res.epochs.push_back(m);
     if (tty) std::printf("\r%s\r", std::string(90, ' ').c_str());
@@ -193,6 +203,8 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
   }
 
+  // Checkpoints hold host copies, whatever the device: the same file loads on either.
+  move_to(*net, Device::cpu);
   NamedTensors named;
   auto params = net->parameters();
   for (std::size_t i = 0; i < params.size(); ++i) named.emplace_back("param." + std::to_string(i), &params[i]->value);
@@ -209,7 +221,20 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
               {"final_train_acc", f.train_acc}, {"final_train_loss", f.train_loss},
               {"mean_epoch_seconds", train_total / cfg.epochs},
               {"data_seconds_per_epoch", data_seconds / cfg.epochs},
-              {"eval_seconds_per_epoch", eval_seconds / cfg.epochs}, {"threads", cfg.threads}};
+              {"eval_seconds_per_epoch", eval_seconds / cfg.epochs}, {"threads", cfg.threads},
+              {"device", cfg.device}};
+  if (dev == Device::cuda) {
+    const auto ms = cuda_memory_stats();
+    // The caching allocator at work: every cudaMalloc happens in the first epoch (first step and
+    // the first evaluation); later epochs reuse the cached blocks.
+    out["gpu"] = cuda_device_name();
+    out["cuda_mallocs_after_epoch1"] = mallocs_after_first_epoch;
+    out["cuda_mallocs_total"] = ms.mallocs;
+    out["cuda_allocations_total"] = ms.allocations;
+    std::printf("CUDA allocator: %lld cudaMalloc calls for %lld allocations (%lld of them by the end of epoch 1)\n",
+                static_cast<long long>(ms.mallocs), static_cast<long long>(ms.allocations),
+                static_cast<long long>(mallocs_after_first_epoch));
+  }
   write_file_atomic((fs::path(dir) / "results.json").string(), out.dump(2) + "\n");
   std::printf("final (epoch %d): test acc %.2f%%, test loss %.4f; %lld parameters; %.2f s/epoch "
               "(of which data+augmentation %.2f s); results in %s\n",

@@ -1,0 +1,355 @@
+// bench_kernels: our CUDA kernels against cuDNN (convolution, batch norm) and cuBLAS (the GEMM of a
+// 1x1 convolution), on the model's real layer shapes at batch 128 and on one large shape
+// (N=256, C=64, 56x56). A program, not a test: for every row it
+//   1. validates: ours against the reference on the same inputs (cuDNN, else the CPU kernels),
+//      printing the max abs error; a row outside tolerance is reported FAILED and not timed;
+//   2. warms up (--warmup launches), then times --repeats launches one by one with CUDA events,
+//      flushing the L2 cache (a write of twice its size) before each, and reports the median;
+//   3. prints a table (µs, GFLOP/s or GB/s, % of DRAM peak, ratio to the reference) and writes CSV.
+// GB/s counts the bytes an ideal kernel must move (each input read once, each output written once);
+// FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass.
+#include <cuda_runtime_api.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "apps/bench_kernels/cudnn_ref.h"
+#include "core/device.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
+#include "kernels/groupnorm.h"
+#include "kernels/layernorm.h"
+#include "kernels/maxpool.h"
+#include "kernels/relu.h"
+
+using namespace normlab;
+
+namespace {
+
+struct Options {
+  int repeats = 100, warmup = 10;
+  std::string csv = "bench_kernels.csv";
+  bool large = true;
+};
+
+struct Row {
+  std::string op, shape, impl;
+  double median_us = 0, min_us = 0, work = 0;  // work: FLOPs or bytes per launch
+  bool flops = false;
+  double ratio = 0;  // ours / reference time (0: no reference)
+  double max_abs_err = -1;
+  std::string ref, note;
+};
+
+class L2Flush {
+ public:
+  L2Flush() {
+    int dev = 0, l2 = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dev));
+    bytes_ = std::max<std::size_t>(2 * static_cast<std::size_t>(l2), 1 << 20);
+    CUDA_CHECK(cudaMalloc(&buf_, bytes_));
+  }
+  ~L2Flush() { cudaFree(buf_); }
+  void operator()() { CUDA_CHECK(cudaMemsetAsync(buf_, 0, bytes_, nullptr)); }
+
+ private:
+  void* buf_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// Median and minimum of `reps` timed launches of f, in microseconds.
+std::pair<double, double> time_us(const std::function<void()>& f, const Options& o, L2Flush& flush) {
+  for (int i = 0; i < o.warmup; ++i) f();
+  CUDA_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> us;
+  for (int r = 0; r < o.repeats; ++r) {
+    flush();
+    CUDA_CHECK(cudaEventRecord(a, nullptr));
+    f();
+    CUDA_CHECK(cudaEventRecord(b, nullptr));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    us.push_back(1000.0 * ms);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(us.begin(), us.end());
+  const std::size_t n = us.size();
+  const double med = n % 2 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
+  return {med, us.front()};
+}
+
+Tensor rand_host(const Shape& s, uint64_t seed, double scale = 1.0) {
+  Tensor t = Tensor::empty(s);
+  Rng r(seed);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, scale * r.normal());
+  return t;
+}
+Tensor dev(const Tensor& h) { return h.to_device(Device::cuda); }
+Tensor dev_empty(const Shape& s) { return Tensor::empty(s, DType::f32, Device::cuda); }
+Tensor dev_full(const Shape& s, double v) { return Tensor::full(s, v).to_device(Device::cuda); }
+float* F(Tensor& t) { return t.data<float>(); }
+const float* C(const Tensor& t) { return t.data<float>(); }
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const auto x = a.to_vector(), y = b.to_vector();
+  double m = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
+  return m;
+}
+
+struct Bench {
+  Options o;
+  L2Flush flush;
+  std::vector<Row> rows;
+
+  // Validates (err <= tol), then times ours and, when given, the reference.
+  void run(const std::string& op, const std::string& shape, double work, bool flops, double err, double tol,
+           const std::string& ref_name, const std::function<void()>& ours, const std::function<void()>& ref) {
+    Row r{op, shape, "ours", 0, 0, work, flops, 0, err, ref_name, ""};
+    if (!(err <= tol)) {
+      r.note = "FAILED validation (max abs err " + std::to_string(err) + " > " + std::to_string(tol) + ")";
+      rows.push_back(r);
+      return;
+    }
+    std::tie(r.median_us, r.min_us) = time_us(ours, o, flush);
+    if (ref) {
+      Row q{op, shape, ref_name, 0, 0, work, flops, 0, -1, ref_name, ""};
+      std::tie(q.median_us, q.min_us) = time_us(ref, o, flush);
+      r.ratio = r.median_us / q.median_us;
+      rows.push_back(r);
+      rows.push_back(q);
+    } else {
+      rows.push_back(r);
+    }
+  }
+};
+
+std::string conv_name(const Conv2dShape& s) {
+  std::ostringstream os;
+  os << "N" << s.N << " " << s.C << "->" << s.K << " " << s.H << "x" << s.W << " k" << s.R << " p" << s.pad;
+  return os.str();
+}
+
+void bench_conv(Bench& b, const Conv2dShape& s) {
+  const Shape xs{s.N, s.C, s.H, s.W}, ws{s.K, s.C, s.R, s.R}, ys{s.N, s.K, s.Ho(), s.Wo()};
+  Tensor x = dev(rand_host(xs, 1)), w = dev(rand_host(ws, 2, 0.3)), dy = dev(rand_host(ys, 3));
+  Tensor y = dev_empty(ys), yr = dev_empty(ys), dx = dev_empty(xs), dxr = dev_empty(xs);
+  Tensor dw = dev_full(ws, 0.0), dwr = dev_full(ws, 0.0);
+  ref::CudnnConv c(s, true);
+  const double fl = 2.0 * s.N * s.K * s.C * s.R * s.R * s.Ho() * s.Wo();
+  const std::string name = conv_name(s), ref = "cuDNN (" + c.algorithms() + ")";
+  cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
+  c.forward(F(yr), C(x), C(w), nullptr);
+  b.run(
+      "conv fwd", name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
+      [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
+      [&] { c.forward(F(yr), C(x), C(w), nullptr); });
+  cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
+  c.backward_data(F(dxr), C(dy), C(w));
+  b.run(
+      "conv bwd-data", name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
+      [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
+  cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
+  c.backward_weight(F(dwr), nullptr, C(dy), C(x));
+  b.run(
+      "conv bwd-weight", name, fl, true, max_abs_diff(dw, dwr), 1e-3 * std::sqrt(double(s.N) * s.Ho() * s.Wo()), ref,
+      [&] { cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s); },
+      [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
+  if (s.R == 1 && s.pad == 0) {  // a 1x1 convolution is a GEMM: cuBLAS as a second reference
+    Tensor yb = dev_empty(ys);
+    ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K);
+    b.run(
+        "conv fwd (1x1 as GEMM)", name, fl, true, max_abs_diff(y, yb), 1e-3, "cuBLAS SGEMM strided-batched",
+        [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
+        [&] { ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K); });
+  }
+}
+
+void bench_bn(Bench& b, int N, int Ch, int H, int W) {
+  const Shape xs{N, Ch, H, W}, cs{Ch};
+  const int HW = H * W;
+  const double n = double(N) * Ch * HW;
+  Tensor x = dev(rand_host(xs, 4, 2.0)), g = dev(rand_host(cs, 5)), bt = dev(rand_host(cs, 6)),
+         dy = dev(rand_host(xs, 7));
+  Tensor y = dev_empty(xs), yr = dev_empty(xs), m = dev_empty(cs), r = dev_empty(cs), mr = dev_empty(cs),
+         rr = dev_empty(cs);
+  Tensor rm = dev_full(cs, 0), rv = dev_full(cs, 1), rmr = dev_full(cs, 0), rvr = dev_full(cs, 1);
+  Tensor dx = dev_empty(xs), dxr = dev_empty(xs), dg = dev_full(cs, 0), db = dev_full(cs, 0), dgr = dev_full(cs, 0),
+         dbr = dev_full(cs, 0);
+  ref::CudnnBatchNorm c(N, Ch, H, W);
+  const std::string name =
+      "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" + std::to_string(W);
+  auto ours_f = [&] {
+    cuda::batchnorm_forward_train(F(y), F(m), F(r), F(rm), F(rv), C(x), C(g), C(bt), N, Ch, HW, 1e-5f, 0.1f);
+  };
+  auto ref_f = [&] { c.forward_train(F(yr), F(mr), F(rr), F(rmr), F(rvr), C(x), C(g), C(bt), 1e-5, 0.1); };
+  ours_f();
+  ref_f();
+  b.run("BN fwd (train)", name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
+  auto ours_b = [&] { cuda::batchnorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW); };
+  auto ref_b = [&] { c.backward(F(dxr), F(dgr), F(dbr), C(dy), C(mr), C(rr), C(x), C(g), 1e-5); };
+  ours_b();
+  ref_b();
+  b.run("BN bwd", name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
+}
+
+// GN and LN: cuDNN 9's legacy API has no group or layer norm, so ours is validated against the CPU
+// kernels and reported in GB/s against the DRAM peak only.
+void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
+  const Shape xs{N, Ch, H, W}, cs{Ch}, ss = ln ? Shape{N} : Shape{N, G};
+  const int HW = H * W;
+  const double n = double(N) * Ch * HW;
+  Tensor xh = rand_host(xs, 8, 2.0), gh = rand_host(cs, 9), bh = rand_host(cs, 10), dyh = rand_host(xs, 11);
+  Tensor x = dev(xh), g = dev(gh), bt = dev(bh), dy = dev(dyh);
+  Tensor y = dev_empty(xs), m = dev_empty(ss), r = dev_empty(ss), dx = dev_empty(xs), dg = dev_full(cs, 0),
+         db = dev_full(cs, 0);
+  Tensor yh = Tensor::empty(xs), mh = Tensor::empty(ss), rh = Tensor::empty(ss), dxh = Tensor::empty(xs),
+         dgh = Tensor::zeros(cs), dbh = Tensor::zeros(cs);
+  std::function<void()> f, bw;
+  if (ln) {
+    cpu::layernorm_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, false, 1e-5f);
+    cpu::layernorm_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(xh), C(gh), N, Ch, HW, false);
+    f = [&] { cuda::layernorm_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, false, 1e-5f); };
+    bw = [&] { cuda::layernorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW, false); };
+  } else {
+    cpu::groupnorm_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, G, 1e-5f);
+    cpu::groupnorm_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(xh), C(gh), N, Ch, HW, G);
+    f = [&] { cuda::groupnorm_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, G, 1e-5f); };
+    bw = [&] { cuda::groupnorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW, G); };
+  }
+  f();
+  bw();
+  const std::string name = "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" +
+                           std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
+  const std::string op = ln ? "LN" : "GN";
+  b.run(op + " fwd", name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
+  b.run(op + " bwd", name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw, nullptr);
+}
+
+void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {
+  const Shape xs{N, Ch, H, W}, ps{N, Ch, H / 2, W / 2};
+  const int64_t n = int64_t(N) * Ch * H * W;
+  Tensor xh = rand_host(xs, 12), x = dev(xh), y = dev_empty(xs), yh = Tensor::empty(xs);
+  Tensor p = dev_empty(ps), ph = Tensor::empty(ps), am = Tensor::empty(ps, DType::i32, Device::cuda),
+         amh = Tensor::empty(ps, DType::i32);
+  cpu::relu_forward(F(yh), C(xh), n);
+  cuda::relu_forward(F(y), C(x), n);
+  const std::string name =
+      "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" + std::to_string(W);
+  b.run(
+      "ReLU fwd", name, 8.0 * n, false, max_abs_diff(y, yh), 0, "CPU kernels (validation only)",
+      [&] { cuda::relu_forward(F(y), C(x), n); }, nullptr);
+  cpu::maxpool2x2_forward(F(ph), amh.data<int32_t>(), C(xh), N * Ch, H, W);
+  cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W);
+  b.run(
+      "maxpool 2x2 fwd", name, 4.0 * n + 8.0 * ps[0] * ps[1] * ps[2] * ps[3], false, max_abs_diff(p, ph), 0,
+      "CPU kernels (validation only)", [&] { cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W); },
+      nullptr);
+}
+
+double dram_peak_gbs() {
+  int dev = 0, clock_khz = 0, bus_bits = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
+  return 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;  // double data rate
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_kernels: normlab's CUDA kernels against cuDNN and cuBLAS"};
+  Options o;
+  app.add_option("--repeats", o.repeats, "timed launches per kernel (median reported; at least 50)")
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed launches before timing")->capture_default_str();
+  app.add_option("--csv", o.csv, "CSV output file")->capture_default_str();
+  app.add_flag("!--no-large", o.large, "skip the large shape (N=256, C=64, 56x56)");
+  CLI11_PARSE(app, argc, argv);
+  if (o.repeats < 50 || o.warmup < 1) {
+    std::fprintf(stderr, "bench_kernels: --repeats must be >= 50 and --warmup >= 1 (a median of fewer is noise)\n");
+    return 2;
+  }
+  std::string why;
+  if (!cuda_available(&why)) {
+    std::fprintf(stderr, "bench_kernels: no usable GPU (%s); the benchmarks need one\n", why.c_str());
+    return 2;
+  }
+  try {
+    const double peak = dram_peak_gbs();
+    std::printf(
+        "GPU: %s; DRAM peak %.0f GB/s (from clock and bus width); %d repeats after %d warm-up launches, "
+        "L2 flushed before each\n",
+        cuda_device_name().c_str(), peak, o.repeats, o.warmup);
+    Bench b{o, {}, {}};
+    // The model's convolutions at batch 128 (layers/mnist_net.cpp), then the large shape.
+    std::vector<Conv2dShape> convs = {
+        {128, 1, 28, 28, 8, 3, 0},   {128, 8, 26, 26, 16, 3, 0}, {128, 16, 24, 24, 8, 1, 0}, {128, 8, 12, 12, 16, 3, 0},
+        {128, 16, 10, 10, 16, 3, 0}, {128, 16, 8, 8, 16, 3, 0},  {128, 16, 6, 6, 16, 3, 1},  {128, 16, 1, 1, 10, 1, 0}};
+    if (o.large) convs.push_back({256, 64, 56, 56, 64, 3, 1});
+    for (const auto& s : convs) bench_conv(b, s);
+    struct NormShape {
+      int N, C, H, W;
+    };
+    std::vector<NormShape> norms = {{128, 8, 26, 26}, {128, 16, 24, 24}, {128, 16, 10, 10}, {128, 16, 6, 6}};
+    if (o.large) norms.push_back({256, 64, 56, 56});
+    for (const auto& s : norms) {
+      bench_bn(b, s.N, s.C, s.H, s.W);
+      bench_gn_ln(b, s.N, s.C, s.H, s.W, 2, false);
+      bench_gn_ln(b, s.N, s.C, s.H, s.W, 0, true);
+    }
+    bench_pointwise(b, 128, 16, 24, 24);
+    if (o.large) bench_pointwise(b, 256, 64, 56, 56);
+
+    std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate", "% DRAM",
+                "ratio", "max err", "reference / note");
+    std::ostringstream csv;
+    csv << "op,shape,impl,median_us,min_us,rate,rate_unit,pct_dram_peak,ratio_ours_over_ref,max_abs_err,reference,"
+           "note\n";
+    for (const auto& r : b.rows) {
+      const double rate = r.median_us > 0 ? r.work / (r.median_us * 1e-6) / 1e9 : 0;
+      const double pct = (!r.flops && rate > 0) ? 100.0 * rate / peak : 0;
+      char rs[32], ps[16], ra[16], er[16];
+      std::snprintf(rs, sizeof rs, "%.1f %s", rate, r.flops ? "GF/s" : "GB/s");
+      std::snprintf(ps, sizeof ps, r.flops ? "-" : "%.0f%%", pct);
+      std::snprintf(ra, sizeof ra, r.ratio > 0 ? "%.2fx" : "-", r.ratio);
+      std::snprintf(er, sizeof er, r.max_abs_err >= 0 ? "%.1e" : "-", r.max_abs_err);
+      std::printf("%-24s %-28s %-8s %10.1f %10s %9s %8s %10s  %s\n", r.op.c_str(), r.shape.c_str(),
+                  r.impl == "ours" ? "ours" : "ref", r.median_us, rs, ps, ra, er,
+                  (r.note.empty() ? r.ref : r.note).c_str());
+      csv << r.op << ',' << r.shape << ',' << '"' << r.impl << '"' << ',' << r.median_us << ',' << r.min_us << ','
+          << rate << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct << ',' << r.ratio << ',' << r.max_abs_err
+          << ',' << '"' << r.ref << '"' << ',' << '"' << r.note << '"' << '\n';
+    }
+    const std::string tmp = o.csv + ".tmp";
+    {
+      std::ofstream os(tmp);
+      os << csv.str();
+      if (!os) throw Error("bench_kernels: cannot write " + tmp);
+    }
+    std::filesystem::rename(tmp, o.csv);
+    std::printf("\nratio = our median time / the reference's (below 1: ours is faster). CSV: %s\n", o.csv.c_str());
+    bool failed = false;
+    for (const auto& r : b.rows) failed = failed || !r.note.empty();
+    return failed ? 1 : 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_kernels: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,41 @@
+// Device memory: the one place that talks to the CUDA runtime on behalf of Tensor.
+//
+// A CUDA build (NORMLAB_CUDA=ON) implements these in core/device_cuda.cpp; a CPU-only build in
+// core/device_none.cpp, where cuda_available() says why not and everything else throws.
+//
+// Allocation goes through a caching allocator: a freed block is kept in a free list keyed by its
+// rounded size and handed out again, so a training step, which allocates the same sizes every time,
+// calls cudaMalloc only during its first step and never calls cudaFree. cuda_memory_stats() reports
+// how often cudaMalloc was really called, so tests and the app can show it.
+//
+// All copies and fills run on the default stream, in order with the kernels. Copies to the host
+// wait for the work before them (that is the only way to read a result); copies from the host of
+// pageable memory return once the data is staged, so the caller may reuse the host buffer.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace normlab {
+
+// True when this build has the CUDA backend and a CUDA device can be used. Otherwise false, with a
+// one-line reason in *why (no CUDA in this build, no device, driver too old, ...).
+bool cuda_available(std::string* why = nullptr);
+// "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; throws where cuda_available() is false.
+std::string cuda_device_name();
+
+void* cuda_alloc(std::size_t bytes);  // from the cache, else cudaMalloc; never returns null
+void cuda_release(void* p);           // back to the cache (not cudaFree)
+void cuda_copy(void* dst, const void* src, std::size_t bytes, bool dst_device, bool src_device);
+void cuda_memset_zero(void* p, std::size_t bytes);
+void cuda_synchronize();
+
+struct CudaMemoryStats {
+  int64_t mallocs = 0;       // cudaMalloc calls so far
+  int64_t allocations = 0;   // cuda_alloc calls so far (served from the cache or by cudaMalloc)
+  std::size_t reserved = 0;  // bytes held from cudaMalloc (in use + cached)
+  std::size_t in_use = 0;    // bytes handed out and not yet released
+};
+CudaMemoryStats cuda_memory_stats();
+
+}  // namespace normlab

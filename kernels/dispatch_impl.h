@@ -1,0 +1,52 @@
+// Private to the dispatcher (kernels/dispatch.cpp, kernels/dispatch_train.cpp): the one branch
+// on the device and the shared argument checks.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace normlab::ops::detail {
+
+// The CUDA calls compile only into builds with the CUDA backend (NORMLAB_HAS_CUDA); without it a
+// CUDA tensor cannot even be allocated, so the branch is unreachable and says so if reached.
+#ifdef NORMLAB_HAS_CUDA
+#define NL_CUDA(...) __VA_ARGS__
+#else
+#define NL_CUDA(...) throw Error("no CUDA backend in this build")
+#endif
+
+// The one branch on the device. `t` decides; every tensor in `others` must be on the same device.
+// CPU: on_cpu(T{}) with T = float or double per t's dtype. CUDA: on_cuda(), float32 only.
+template <typename Fc, typename Fg>
+void run(const char* op, const Tensor& t, std::initializer_list<const Tensor*> others, Fc&& on_cpu, Fg&& on_cuda) {
+  NL_CHECK(t.defined(), op, ": undefined input");
+  for (const Tensor* o : others)
+    if (o && o->defined())
+      NL_CHECK(o->device() == t.device(), op, ": tensors on different devices (", t.describe(), " and ", o->describe(),
+               "); move them with to_device()");
+  if (t.device() == Device::cuda) {
+    NL_CHECK(t.dtype() == DType::f32, op, ": the CUDA kernels are float32, got ", t.describe());
+    on_cuda();
+    return;
+  }
+  switch (t.dtype()) {
+    case DType::f32:
+      on_cpu(float{});
+      return;
+    case DType::f64:
+      on_cpu(double{});
+      return;
+    default:
+      throw Error(std::string(op) + ": expected a floating-point tensor, got " + t.describe());
+  }
+}
+
+inline void check4(const char* op, const char* name, const Tensor& t) {
+  NL_CHECK(t.defined() && t.ndim() == 4, op, ": ", name, " must be 4-d [N,C,H,W], got ", t.describe());
+}
+
+inline int i(int64_t v) { return static_cast<int>(v); }
+
+}  // namespace normlab::ops::detail

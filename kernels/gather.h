@@ -1,0 +1,20 @@
+// gather: assembling a mini-batch from the dataset where it lives (host memory for the CPU path,
+// GPU memory for the CUDA path, which uploads the dataset once), in the epoch's shuffled order.
+//   y[b, :]      = x[idx[b], :]          for b in 0..B-1, rows of `row` values
+//   y_labels[b]  = labels[idx[b]]
+// Shapes: x [M, row]; labels [M] (int32); idx [B] (int32, each in 0..M-1); y [B, row]; y_labels [B].
+// Preconditions: idx in range (the loader builds it as a permutation). Outputs: y, y_labels ASSIGNED.
+#pragma once
+#include <cstdint>
+
+namespace normlab::cpu {
+template <typename T>
+void gather_rows(T* y, int32_t* y_labels, const T* x, const int32_t* labels, const int32_t* idx, int B, int row);
+}  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/gather.cu): the same function on device pointers, defined for
+// T = float, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T>
+void gather_rows(T* y, int32_t* y_labels, const T* x, const int32_t* labels, const int32_t* idx, int B, int row);
+}  // namespace normlab::cuda

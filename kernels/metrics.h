@@ -1,0 +1,25 @@
+// metrics: the running sums an epoch reports (loss and correct predictions), kept on the device
+// that holds the batch, so a CUDA training epoch never waits for the GPU until it reads them at
+// the end.
+//   acc[0] += (loss + sum_{p<P} penalty[p]) * N         (in double, penalty terms summed in order)
+//   acc[1] += #{ n : argmax_k logp[n,k] == labels[n] }  (the first maximum wins a tie)
+// loss is the batch's mean NLL (log_softmax_nll_forward), penalty the P regularisation terms of
+// the optimizer (P = 0: none; penalty may then be null).
+// Shapes: logp [N, K]; labels [N] (int32); loss scalar; penalty [P]; acc double [2].
+// Outputs: acc ACCUMULATED.
+#pragma once
+#include <cstdint>
+
+namespace normlab::cpu {
+template <typename T>
+void metrics_accumulate(double* acc, const T* logp, const T* loss, const T* penalty, int P, const int32_t* labels,
+                        int N, int K);
+}  // namespace normlab::cpu
+
+// The CUDA backend (kernels/cuda/metrics.cu): the same function on device pointers, defined for
+// T = float; one block, fixed-order reduction, launched asynchronously on the default stream.
+namespace normlab::cuda {
+template <typename T>
+void metrics_accumulate(double* acc, const T* logp, const T* loss, const T* penalty, int P, const int32_t* labels,
+                        int N, int K);
+}  // namespace normlab::cuda
