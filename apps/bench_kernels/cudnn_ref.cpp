@@ -30,6 +30,13 @@ const float kOne = 1.f, kZero = 0.f;
 void set4d(cudnnTensorDescriptor_t d, int n, int c, int h, int w) {
   CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w));
 }
+// The first (fastest) of cudnnFind*'s results that ran and is plain FP32 (FMA math), else `fallback`.
+template <typename Perf, typename Algo>
+Algo fastest_fma(const Perf* perf, int count, Algo fallback) {
+  for (int i = 0; i < count; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].mathType == CUDNN_FMA_MATH) return perf[i].algo;
+  return fallback;
+}
 }  // namespace
 
 CudnnConv::CudnnConv(const Conv2dShape& s, bool fastest) : s_(s) {
@@ -52,30 +59,15 @@ CudnnConv::CudnnConv(const Conv2dShape& s, bool fastest) : s_(s) {
     cudnnConvolutionFwdAlgoPerf_t f[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     CUDNN_CHECK(
         cudnnFindConvolutionForwardAlgorithm(cudnn(), x_, w_, conv_, y_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, f));
-    fwd_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    for (int i = 0; i < got; ++i)
-      if (f[i].status == CUDNN_STATUS_SUCCESS && f[i].mathType == CUDNN_FMA_MATH) {
-        fwd_ = f[i].algo;
-        break;
-      }
+    fwd_ = fastest_fma(f, got, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
     cudnnConvolutionBwdDataAlgoPerf_t d[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn(), w_, y_, conv_, x_,
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, d));
-    bwd_data_ = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-    for (int i = 0; i < got; ++i)
-      if (d[i].status == CUDNN_STATUS_SUCCESS && d[i].mathType == CUDNN_FMA_MATH) {
-        bwd_data_ = d[i].algo;
-        break;
-      }
+    bwd_data_ = fastest_fma(d, got, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1);
     cudnnConvolutionBwdFilterAlgoPerf_t w[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cudnn(), x_, y_, conv_, w_,
                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, w));
-    bwd_filter_ = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
-    for (int i = 0; i < got; ++i)
-      if (w[i].status == CUDNN_STATUS_SUCCESS && w[i].mathType == CUDNN_FMA_MATH) {
-        bwd_filter_ = w[i].algo;
-        break;
-      }
+    bwd_filter_ = fastest_fma(w, got, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1);
   } else {  // deterministic algorithms, supported for every shape here
     fwd_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     bwd_data_ = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
