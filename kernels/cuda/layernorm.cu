@@ -1,55 +1,33 @@
-// CUDA layer norm. One block per sample for the statistics, y and dx; dgamma/dbeta by one block per
-// channel (per-channel affine: group norm's kernel with G = 1, kernels/cuda/norm_affine.cuh) or one
-// thread per element summing over the samples (per-element affine). No atomics: deterministic.
+// CUDA layer norm. One block per sample for the statistics, y and dx (kernels/cuda/norm_segment.cuh,
+// shared with group norm); dgamma/dbeta by one block per channel (per-channel affine: group norm's
+// kernel with G = 1, kernels/cuda/norm_affine.cuh) or one thread per element summing over the
+// samples (per-element affine). No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_segment.cuh"
 #include "kernels/layernorm.h"
 
 namespace normlab::cuda {
 namespace {
+// The affine parameter of value e of a sample: its element (per-element affine) or its channel.
 __device__ inline int64_t param_of(int64_t e, int HW, bool per_element) { return per_element ? e : e / HW; }
 
 __global__ void ln_fwd(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                        int64_t M, int HW, bool pe, float eps) {
   const int n = blockIdx.x;
   const int64_t off = int64_t(n) * M;
-  float s = 0.f;
-  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) s += x[off + e];
-  const float mu = block_sum(s) / float(M);
-  float ss = 0.f;
-  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
-    const float d = x[off + e] - mu;
-    ss += d * d;
-  }
-  const float rs = rsqrtf(block_sum(ss) / float(M) + eps);
-  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
-    const int64_t p = param_of(e, HW, pe);
-    y[off + e] = gamma[p] * (x[off + e] - mu) * rs + beta[p];
-  }
-  if (threadIdx.x == 0) {
-    mean[n] = mu;
-    rstd[n] = rs;
-  }
+  segment_forward(y + off, mean + n, rstd + n, x + off, gamma, beta, M, eps,
+                  [=](int64_t e) { return param_of(e, HW, pe); });
 }
 
 __global__ void ln_bwd_dx(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
                           const float* gamma, int64_t M, int HW, bool pe) {
   const int n = blockIdx.x;
   const int64_t off = int64_t(n) * M;
-  const float mu = mean[n], rs = rstd[n];
-  float sg = 0.f, sgx = 0.f;
-  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
-    const float g = dy[off + e] * gamma[param_of(e, HW, pe)];
-    sg += g;
-    sgx += g * (x[off + e] - mu) * rs;
-  }
-  const float mg = block_sum(sg) / float(M), mgx = block_sum(sgx) / float(M);
-  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) {
-    const float g = dy[off + e] * gamma[param_of(e, HW, pe)];
-    dx[off + e] = rs * (g - mg - (x[off + e] - mu) * rs * mgx);
-  }
+  segment_backward_dx(dx + off, dy + off, mean[n], rstd[n], x + off, gamma, M,
+                      [=](int64_t e) { return param_of(e, HW, pe); });
 }
 
 // Per-element affine: thread e sums over the samples, in order.
