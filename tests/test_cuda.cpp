@@ -13,7 +13,6 @@
 
 #include "core/cuda_check.h"
 #include "core/rng.h"
-#include "core/device.h"
 #include "kernels/add.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
@@ -33,8 +32,10 @@
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
+#include "tests/gpu_test.h"
 
 using namespace normlab;
+using test::compare;
 
 namespace {
 
@@ -64,32 +65,9 @@ std::vector<float> randv(std::size_t n, uint64_t seed, float scale = 1.f) {
   return v;
 }
 
-void compare(const char* what, const std::vector<float>& gpu, const std::vector<float>& cpu, double atol, double rtol) {
-  REQUIRE(gpu.size() == cpu.size());
-  double max_abs = 0, max_rel = 0;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i) {
-    const double d = std::abs(double(gpu[i]) - cpu[i]);
-    max_abs = std::max(max_abs, d);
-    max_rel = std::max(max_rel, d / std::max(std::abs(double(cpu[i])), 1e-12));
-    if (!(d <= atol + rtol * std::abs(double(cpu[i])))) ++bad;
-  }
-  std::printf("  %-44s n=%-8zu max_abs=%.3e max_rel=%.3e (atol %.0e, rtol %.0e)\n", what, cpu.size(), max_abs, max_rel,
-              atol, rtol);
-  INFO(what << ": " << bad << " elements outside tolerance; max abs " << max_abs);
-  CHECK(bad == 0);
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("SKIPPED: no usable CUDA device; the cuda tests need a GPU\n");
-    return 77;
-  }
-  return Catch::Session().run(argc, argv);
-}
+int main(int argc, char** argv) { return test::run_on_gpu(argc, argv, "the cuda tests"); }
 
 TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight", "[cuda][conv]") {
   struct Case { int N, C, H, W, K, R, pad; };

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "apps/bench_kernels/cudnn_ref.h"
-#include "core/device.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "tests/gpu_test.h"
 
 using namespace normlab;
 
@@ -32,32 +32,12 @@ Tensor filled(const Shape& s, double v) {
 }
 
 void compare(const char* what, const Tensor& ours, const Tensor& cudnn, double atol, double rtol) {
-  const auto a = ours.to_vector(), b = cudnn.to_vector();
-  REQUIRE(a.size() == b.size());
-  double max_abs = 0, max_rel = 0;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = std::abs(a[i] - b[i]);
-    max_abs = std::max(max_abs, d);
-    max_rel = std::max(max_rel, d / std::max(std::abs(b[i]), 1e-12));
-    if (!(d <= atol + rtol * std::abs(b[i]))) ++bad;
-  }
-  std::printf("  %-48s n=%-8zu max_abs=%.3e max_rel=%.3e (atol %.0e, rtol %.0e)\n", what, a.size(), max_abs, max_rel,
-              atol, rtol);
-  INFO(what << ": " << bad << " elements outside tolerance");
-  CHECK(bad == 0);
+  test::compare(what, ours.to_vector(), cudnn.to_vector(), atol, rtol);
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string why;
-  if (!cuda_available(&why)) {
-    std::printf("SKIPPED: no usable CUDA device (%s); the cuDNN reference test needs a GPU\n", why.c_str());
-    return 77;
-  }
-  return Catch::Session().run(argc, argv);
-}
+int main(int argc, char** argv) { return test::run_on_gpu(argc, argv, "the cuDNN reference test"); }
 
 TEST_CASE("our conv2d vs cuDNN: forward, backward-data, backward-weight", "[cuda][cudnn][conv]") {
   // The model's convolutions at batch 128, then awkward shapes.
