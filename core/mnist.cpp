@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <numeric>
 
@@ -73,14 +72,13 @@ BatchLoader::BatchLoader(const MnistSplit& split, int batch, bool shuffle, uint6
 }
 
 void BatchLoader::start_epoch(int epoch) {
-  std::vector<int64_t> order(static_cast<std::size_t>(size_));
-  std::iota(order.begin(), order.end(), 0);
+  Tensor idx = Tensor::empty({size_}, DType::i32);
+  int32_t* order = idx.data<int32_t>();
+  std::iota(order, order + size_, 0);
   uint64_t mix = seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1;
   Rng rng(splitmix64(mix));
   if (shuffle_)
-    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
-  Tensor idx = Tensor::empty({size_}, DType::i32);
-  for (int64_t i = 0; i < size_; ++i) idx.data<int32_t>()[i] = static_cast<int32_t>(order[static_cast<std::size_t>(i)]);
+    for (std::size_t i = static_cast<std::size_t>(size_); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
   order_ = idx.to_device(device_);
   if (max_deg_ > 0) {
     // One angle per image, drawn in batch order: the same stream the batches consume in turn.

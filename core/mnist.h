@@ -45,6 +45,7 @@ class BatchLoader {
               Device device = Device::cpu);
   void start_epoch(int epoch);
   int num_batches() const;
+  Device device() const { return device_; }
   // Fills images [B,1,28,28] and labels [B] with batch b of the current epoch (the last may be
   // short), on the loader's device. The tensors are reused when their size fits.
   void get(int b, Tensor& images, Tensor& labels);

@@ -43,12 +43,11 @@ EvalResult evaluate(Sequential& net, BatchLoader& loader, const Tensor& no_penal
   loader.start_epoch(0);
   EvalResult r;
   Tensor images, labels;
-  Tensor acc;
+  Tensor acc = Tensor::zeros({2}, DType::f64, loader.device());
   int64_t seen = 0;
   Context ctx;  // eval mode, no tape
   for (int b = 0; b < loader.num_batches(); ++b) {
     loader.get(b, images, labels);
-    if (!acc.defined()) acc = Tensor::zeros({2}, DType::f64, images.device());
     Var x = make_var(images);
     x->requires_grad = false;
     LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
