@@ -1,12 +1,18 @@
 // CUDA error handling, for the CUDA backend only (include from .cu files and CUDA tests).
 //
-//   CUDA_CHECK(expr)     evaluates a CUDA runtime call; on failure throws normlab::CudaError whose
-//                        message holds the error string, the expression, the file and the line.
-//   CUDA_LAUNCH_CHECK()  after every kernel launch: checks the launch, and when the environment
-//                        sets NORMLAB_CUDA_SYNC=1 (the debug switch) synchronizes the device so an
-//                        asynchronous fault is reported at the launch that caused it.
+//   CUDA_CHECK(expr)    evaluates a CUDA runtime call; on failure throws normlab::CudaError whose
+//                       message holds the error string, the expression, the file and the line.
+//   check_launch(name)  after every kernel launch (kernels/cuda/common.cuh's launch() calls it):
+//                       checks the launch, and when the environment sets NORMLAB_CUDA_SYNC=1 (the
+//                       debug switch) synchronizes the device so that an asynchronous fault is
+//                       reported at the launch that caused it.
+// In an emulation build (NORMLAB_CUDA_EMULATE) the runtime API comes from the emulator.
 #pragma once
+#ifdef NORMLAB_CUDA_EMULATE
+#include "core/emu/cuda_emu.h"
+#else
 #include <cuda_runtime_api.h>
+#endif
 
 #include <cstdlib>
 
@@ -36,8 +42,11 @@ inline bool cuda_sync_debug() {
                                                            "' in ", #expr, " at ", __FILE__, ":", __LINE__)); \
   } while (0)
 
-#define CUDA_LAUNCH_CHECK()                                          \
-  do {                                                               \
-    CUDA_CHECK(cudaGetLastError());                                  \
-    if (::normlab::cuda_sync_debug()) CUDA_CHECK(cudaDeviceSynchronize()); \
-  } while (0)
+namespace normlab {
+inline void check_launch(const char* kernel) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && cuda_sync_debug()) e = cudaDeviceSynchronize();
+  if (e != cudaSuccess)
+    throw CudaError(detail::concat("CUDA error '", cudaGetErrorString(e), "' launching kernel ", kernel));
+}
+}  // namespace normlab

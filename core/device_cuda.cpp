@@ -1,8 +1,6 @@
 // core/device.h for CUDA builds: the CUDA runtime calls behind device tensors, and the caching
 // allocator (free lists keyed by rounded size; blocks are reused, never cudaFree'd while the
 // program runs).
-#include <cuda_runtime_api.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
@@ -17,7 +15,13 @@ namespace {
 
 // Small blocks round up to 512 bytes, large ones to 1 MiB: the sizes one training step asks for
 // repeat exactly, so the rounding only bounds fragmentation across different batch sizes.
+// Under the emulator (NORMLAB_CUDA_EMULATE) sizes are exact, so that AddressSanitizer catches a
+// kernel reading one element past a tensor's end, and every block handed out is refilled with NaN
+// (0xff bytes), so that a kernel reading what nobody wrote gives NaN rather than old values.
 std::size_t round_size(std::size_t bytes) {
+#ifdef NORMLAB_CUDA_EMULATE
+  return std::max<std::size_t>(bytes, 1);
+#endif
   const std::size_t q = bytes < (std::size_t{1} << 20) ? 512 : (std::size_t{1} << 20);
   return (std::max<std::size_t>(bytes, 1) + q - 1) / q * q;
 }
@@ -46,6 +50,9 @@ class CachingAllocator {
     }
     size_of_[p] = size;
     stats_.in_use += size;
+#ifdef NORMLAB_CUDA_EMULATE
+    CUDA_CHECK(cudaMemset(p, 0xff, size));
+#endif
     return p;
   }
 

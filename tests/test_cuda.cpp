@@ -1,333 +1,305 @@
-// CUDA kernels against the CPU kernels (the oracle), on random inputs and awkward shapes: batch 1,
-// odd spatial sizes, channel counts that are not multiples of 32, G = 1 and G = C. Each comparison
-// prints the max abs and max rel error and requires max |gpu - cpu| <= atol + rtol * |cpu|
-// elementwise, with the tolerance stated per op. With no usable GPU this program prints SKIPPED and
-// exits 77 (CTest's skip code): it never passes without running.
+// The CUDA kernels against the CPU kernels (the oracle), written once as a list of op cases over
+// Tensors and run through the dispatcher on both devices: Device::cpu and Device::cuda, a real GPU
+// or the CPU emulator (NORMLAB_CUDA_EMULATE). Each case builds its inputs from fixed seeds, fills
+// its assigned outputs with NaN (and its accumulated ones with 0.5), runs its ops and returns the
+// outputs; every output has its tolerance, |cuda - cpu| <= atol + rtol * |cpu| elementwise, and the
+// max abs/rel errors are printed. Every case runs twice on the CUDA device and must give the same
+// bits: on a GPU that is determinism; under the emulator the second run resumes the threads and
+// blocks in the reverse order between barriers, so a race shows up as a difference.
+// Without a usable GPU (and no emulator) this program prints SKIPPED and exits 77.
 #define CATCH_CONFIG_RUNNER
-#include <cuda_runtime_api.h>
-
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <string>
 #include <vector>
 
-#include "core/cuda_check.h"
 #include "core/rng.h"
-#include "kernels/add.h"
-#include "kernels/batchnorm.h"
-#include "kernels/conv2d.h"
-#include "kernels/dropout.h"
 #include "kernels/dispatch.h"
-#include "kernels/gap.h"
-#include "kernels/gather.h"
-#include "kernels/groupnorm.h"
-#include "kernels/layernorm.h"
-#include "kernels/log_softmax_nll.h"
-#include "kernels/maxpool.h"
-#include "kernels/metrics.h"
-#include "kernels/penalty.h"
-#include "kernels/relu.h"
-#include "kernels/rotate.h"
-#include "kernels/sgd.h"
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
 #include "tests/gpu_test.h"
 
 using namespace normlab;
-using test::compare;
 
 namespace {
 
-template <typename T>
-struct Dev {  // a device copy of a host vector
-  T* p = nullptr;
-  std::size_t n = 0;
-  explicit Dev(const std::vector<T>& h) : n(h.size()) {
-    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p), sizeof(T) * std::max<std::size_t>(n, 1)));
-    if (n) CUDA_CHECK(cudaMemcpy(p, h.data(), sizeof(T) * n, cudaMemcpyHostToDevice));
-  }
-  explicit Dev(std::size_t count, T fill = T(0)) : Dev(std::vector<T>(count, fill)) {}
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  std::vector<T> host() const {
-    std::vector<T> h(n);
-    CUDA_CHECK(cudaDeviceSynchronize());
-    if (n) CUDA_CHECK(cudaMemcpy(h.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost));
-    return h;
-  }
+struct Out {
+  std::string name;
+  Tensor t;
+  double atol, rtol;
+};
+using Outs = std::vector<Out>;
+struct OpCase {
+  std::string name;
+  std::function<Outs(Device)> run;
 };
 
-std::vector<float> randv(std::size_t n, uint64_t seed, float scale = 1.f) {
+// Inputs: the same values on either device (made on the CPU from a seed, then copied).
+Tensor randn(const Shape& s, uint64_t seed, Device d, double scale = 1.0) {
+  Tensor t = Tensor::empty(s);
   Rng r(seed);
-  std::vector<float> v(n);
-  for (auto& x : v) x = scale * static_cast<float>(r.normal());
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, scale * r.normal());
+  return t.to_device(d);
+}
+Tensor filled(const Shape& s, double v, Device d, DType dt = DType::f32) { return Tensor::full(s, v, dt).to_device(d); }
+Tensor nans(const Shape& s, Device d) { return filled(s, NAN, d); }
+Tensor ints(const std::vector<double>& v, Device d) {
+  return Tensor::from({static_cast<int64_t>(v.size())}, v, DType::i32).to_device(d);
+}
+
+std::string str(const char* fmt, auto... a) {
+  char b[200];
+  std::snprintf(b, sizeof b, fmt, a...);
+  return b;
+}
+
+std::vector<OpCase> conv_cases() {
+  struct S { int N, C, H, W, K, R, pad; };
+  std::vector<OpCase> v;
+  // batch 1; odd sizes and channels; 1x1; the model's batch; > 12,288 weights (not staged in shared memory)
+  for (S c : {S{1, 1, 28, 28, 8, 3, 0}, S{3, 13, 7, 9, 17, 3, 1}, S{2, 16, 24, 24, 8, 1, 0}, S{128, 16, 8, 8, 16, 3, 0},
+              S{2, 32, 6, 5, 48, 3, 1}}) {
+    v.push_back({str("conv2d N=%d C=%d %dx%d K=%d %dx%d pad %d", c.N, c.C, c.H, c.W, c.K, c.R, c.R, c.pad),
+                 [c](Device d) {
+                   const int Ho = c.H + 2 * c.pad - c.R + 1, Wo = c.W + 2 * c.pad - c.R + 1;
+                   Tensor x = randn({c.N, c.C, c.H, c.W}, 1, d), w = randn({c.K, c.C, c.R, c.R}, 2, d, 0.3),
+                          b = randn({c.K}, 3, d), dy = randn({c.N, c.K, Ho, Wo}, 4, d);
+                   Tensor y = nans({c.N, c.K, Ho, Wo}, d), dx = nans(x.shape(), d), dw = filled(w.shape(), 0.5, d),
+                          db = filled({c.K}, 0.5, d);
+                   ops::conv2d_forward(y, x, w, b, c.pad);
+                   ops::conv2d_backward_data(dx, dy, w, c.pad);
+                   ops::conv2d_backward_weight(dw, &db, dy, x, c.pad);
+                   return Outs{{"y", y, 1e-4, 1e-4},
+                               {"dx", dx, 1e-4, 1e-4},
+                               {"dw (accumulated)", dw, 1e-3, 1e-4},
+                               {"db (accumulated)", db, 1e-3, 1e-4}};
+                 }});
+  }
   return v;
 }
 
+std::vector<OpCase> norm_cases() {
+  std::vector<OpCase> v;
+  // BN: one value per channel pair of samples, the model's shape, odd channels (> 32, not a multiple)
+  for (auto [N, C, H, W] : {std::tuple{1, 3, 1, 5}, std::tuple{128, 16, 24, 24}, std::tuple{7, 33, 3, 3}}) {
+    v.push_back({str("batchnorm N=%d C=%d %dx%d", N, C, H, W), [=](Device d) {
+                   Tensor x = randn({N, C, H, W}, 5, d, 2.0), g = randn({C}, 6, d), b = randn({C}, 7, d),
+                          dy = randn(x.shape(), 8, d);
+                   Tensor y = nans(x.shape(), d), mean = nans({C}, d), rstd = nans({C}, d), rm = filled({C}, 0.1, d),
+                          rv = filled({C}, 1.2, d), ye = nans(x.shape(), d), dx = nans(x.shape(), d),
+                          dg = filled({C}, 0.5, d), db = filled({C}, 0.5, d);
+                   ops::batchnorm_forward_train(y, mean, rstd, rm, rv, x, g, b, 1e-5, 0.1);
+                   ops::batchnorm_backward(dx, dg, db, dy, mean, rstd, x, g);
+                   ops::batchnorm_forward_eval(ye, x, g, b, rm, rv, 1e-5);
+                   return Outs{{"y", y, 1e-4, 1e-4},          {"mean", mean, 1e-5, 1e-4},
+                               {"rstd", rstd, 1e-5, 1e-4},    {"running_mean", rm, 1e-5, 1e-4},
+                               {"running_var", rv, 1e-5, 1e-4}, {"eval y", ye, 1e-4, 1e-4},
+                               {"dx", dx, 1e-4, 1e-3},        {"dgamma (accumulated)", dg, 1e-3, 1e-4},
+                               {"dbeta (accumulated)", db, 1e-3, 1e-4}};
+                 }});
+  }
+  // GN: G = 1, 2 and C; HW = 64 makes a (sample, group) segment of 576 values, more than a block's 512 threads
+  for (auto [N, C, HW, G] : {std::tuple{3, 18, 35, 1}, std::tuple{3, 18, 64, 2}, std::tuple{2, 18, 35, 18}}) {
+    v.push_back({str("groupnorm N=%d C=%d HW=%d G=%d", N, C, HW, G), [=](Device d) {
+                   Tensor x = randn({N, C, HW, 1}, 9, d, 2.0), g = randn({C}, 10, d), b = randn({C}, 11, d),
+                          dy = randn(x.shape(), 12, d);
+                   Tensor y = nans(x.shape(), d), mean = nans({N, G}, d), rstd = nans({N, G}, d),
+                          dx = nans(x.shape(), d), dg = filled({C}, 0.5, d), db = filled({C}, 0.5, d);
+                   ops::groupnorm_forward(y, mean, rstd, x, g, b, G, 1e-5);
+                   ops::groupnorm_backward(dx, dg, db, dy, mean, rstd, x, g, G);
+                   return Outs{{"y", y, 1e-4, 1e-4},       {"mean", mean, 1e-5, 1e-4},
+                               {"rstd", rstd, 1e-5, 1e-4}, {"dx", dx, 1e-4, 1e-3},
+                               {"dgamma", dg, 1e-3, 1e-4}, {"dbeta", db, 1e-3, 1e-4}};
+                 }});
+  }
+  // LN: per-channel and per-element affine, N = 1 and N = 4; 12 x 100 = 1,200 values per sample (> 512)
+  for (auto [N, C, H, W] : {std::tuple{1, 5, 7, 7}, std::tuple{4, 12, 10, 10}})
+    for (bool pe : {false, true}) {
+      v.push_back({str("layernorm N=%d C=%d %dx%d %s affine", N, C, H, W, pe ? "per-element" : "per-channel"),
+                   [=](Device d) {
+                     const Shape ps = pe ? Shape{C, H, W} : Shape{C};
+                     Tensor x = randn({N, C, H, W}, 13, d, 2.0), g = randn(ps, 14, d), b = randn(ps, 15, d),
+                            dy = randn(x.shape(), 16, d);
+                     Tensor y = nans(x.shape(), d), mean = nans({N}, d), rstd = nans({N}, d), dx = nans(x.shape(), d),
+                            dg = filled(ps, 0.5, d), db = filled(ps, 0.5, d);
+                     ops::layernorm_forward(y, mean, rstd, x, g, b, 1e-5);
+                     ops::layernorm_backward(dx, dg, db, dy, mean, rstd, x, g);
+                     return Outs{{"y", y, 1e-4, 1e-4},       {"mean", mean, 1e-5, 1e-4},
+                                 {"rstd", rstd, 1e-5, 1e-4}, {"dx", dx, 1e-4, 1e-3},
+                                 {"dgamma", dg, 1e-3, 1e-4}, {"dbeta", db, 1e-3, 1e-4}};
+                   }});
+    }
+  return v;
+}
+
+std::vector<OpCase> pointwise_cases() {
+  std::vector<OpCase> v;
+  v.push_back({"relu, maxpool 2x2 (odd sizes), global average pool, dropout", [](Device d) {
+                 const int P = 37, H = 7, W = 9;  // maxpool drops the last row and column
+                 Tensor x = randn({P, 1, H, W}, 17, d), dy = randn(x.shape(), 18, d),
+                        dyo = randn({P, 1, H / 2, W / 2}, 19, d), dyg = randn({P, 1, 1, 1}, 20, d);
+                 Tensor r = nans(x.shape(), d), dr = nans(x.shape(), d), mp = nans(dyo.shape(), d),
+                        am = filled(dyo.shape(), -7, d, DType::i32), dmp = nans(x.shape(), d),
+                        ga = nans({P, 1, 1, 1}, d), dga = nans(x.shape(), d), dro = nans(x.shape(), d),
+                        drb = nans(x.shape(), d);
+                 ops::relu_forward(r, x);
+                 ops::relu_backward(dr, dy, r);
+                 ops::maxpool2x2_forward(mp, am, x);
+                 ops::maxpool2x2_backward(dmp, dyo, am);
+                 ops::gap_forward(ga, x);
+                 ops::gap_backward(dga, dyg);
+                 ops::dropout_forward(dro, x, 0.3, 99);
+                 ops::dropout_backward(drb, dy, 0.3, 99);
+                 return Outs{{"relu y", r, 0, 0},
+                             {"relu dx", dr, 0, 0},
+                             {"maxpool y", mp, 0, 0},
+                             {"maxpool argmax", am, 0, 0},
+                             {"maxpool dx", dmp, 0, 0},
+                             {"gap y", ga, 1e-5, 1e-5},
+                             {"gap dx", dga, 1e-6, 1e-6},
+                             {"dropout y (same mask as the cpu)", dro, 0, 0},
+                             {"dropout dx", drb, 0, 0}};
+               }});
+  v.push_back({"rotate 28x28 (augmentation)", [](Device d) {
+                 const int N = 5;
+                 Tensor img = randn({N, 1, 28, 28}, 21, d), ang = randn({N}, 22, d, 0.12), y = nans(img.shape(), d);
+                 ops::rotate_forward(y, img, ang, -0.42);
+                 return Outs{{"y", y, 1e-5, 1e-5}};
+               }});
+  for (bool nesterov : {true, false})
+    v.push_back({str("penalty and sgd (%s)", nesterov ? "nesterov" : "plain momentum"), [nesterov](Device d) {
+                   Tensor w = randn({1000}, 23, d), vel = randn({1000}, 24, d), dw = randn({1000}, 25, d),
+                          pv = filled({3}, 0.25, d);
+                   ops::penalty_backward(dw, w, 1e-3, 5e-4);
+                   ops::penalty_forward(pv, 1, w, 1e-3, 5e-4);
+                   ops::sgd_step(w, vel, dw, 0.05, 0.9, nesterov);
+                   return Outs{{"penalty dw (accumulated)", dw, 1e-7, 1e-6},
+                               {"penalty value (slot 1 accumulated)", pv, 1e-5, 1e-5},
+                               {"sgd w", w, 1e-6, 1e-6},
+                               {"sgd velocity", vel, 1e-6, 1e-6}};
+                 }});
+  for (int N : {1, 129})
+    v.push_back({str("log-softmax + NLL, N=%d", N), [N](Device d) {
+                   const int K = 10;
+                   std::vector<double> lab(N);
+                   for (int i = 0; i < N; ++i) lab[i] = (i * 7) % K;
+                   Tensor z = randn({N, K}, 26, d, 5.0), labels = ints(lab, d), lp = nans(z.shape(), d),
+                          loss = nans({1}, d), dz = nans(z.shape(), d);
+                   ops::log_softmax_nll_forward(lp, loss, z, labels);
+                   ops::log_softmax_nll_backward(dz, lp, labels, 1.0);
+                   return Outs{{"logp", lp, 1e-5, 1e-5}, {"loss", loss, 1e-5, 1e-5}, {"dz", dz, 1e-6, 1e-4}};
+                 }});
+  v.push_back({"add, gather rows", [](Device d) {
+                 Tensor a = randn({1001}, 27, d), b = randn({1001}, 28, d);
+                 ops::add_inplace(a, b);
+                 const int M = 50;
+                 std::vector<double> lab(M);
+                 for (int i = 0; i < M; ++i) lab[i] = i % 10;
+                 Tensor x = randn({M, 1, 28, 28}, 29, d), labels = ints(lab, d), idx = ints({49, 0, 17, 17, 3, 48, 1}, d),
+                        y = nans({7, 1, 28, 28}, d), yl = filled({7}, -7, d, DType::i32);
+                 ops::gather_rows(y, yl, x, labels, idx);
+                 return Outs{{"add (accumulated)", a, 0, 0}, {"gather y", y, 0, 0}, {"gather labels", yl, 0, 0}};
+               }});
+  for (int N : {1, 130})  // ties: a row of equal values must pick class 0, as std::max_element does
+    v.push_back({str("epoch metrics, N=%d", N), [N](Device d) {
+                   const int K = 10;
+                   Tensor lp = randn({N, K}, 30, d).to_device(Device::cpu);
+                   for (int k = 0; k < K; ++k) lp.set(k, -2.3);
+                   std::vector<double> l(N);
+                   for (int i = 0; i < N; ++i) l[i] = (i * 3) % K;
+                   Tensor acc = Tensor::from({2}, {1.5, 2.0}, DType::f64).to_device(d);
+                   ops::metrics_accumulate(acc, lp.to_device(d), filled({1}, 0.37, d),
+                                           Tensor::from({3}, {1e-3, 2e-3, 5e-4}).to_device(d), ints(l, d));
+                   return Outs{{"loss and correct sums (f64, accumulated)", acc, 0, 0}};
+                 }});
+  return v;
+}
+
+// One training step of the whole model per norm: every parameter's gradient, then after SGD.
+std::vector<OpCase> model_cases() {
+  std::vector<OpCase> v;
+  for (Norm norm : {Norm::bn, Norm::gn, Norm::ln})
+    v.push_back({"model training step, " + norm_name(norm) + ", batch 3", [norm](Device d) {
+                   const int N = 3;  // odd batch
+                   std::vector<double> lab(N);
+                   for (int i = 0; i < N; ++i) lab[i] = (i * 4) % 10;
+                   Tensor images = randn({N, 1, 28, 28}, 11, Device::cpu), labels = ints(lab, Device::cpu);
+                   Rng rng(7);
+                   NetConfig nc;
+                   nc.norm = norm;
+                   auto net = build_mnist_net(nc, rng);
+                   move_to(*net, d);
+                   SgdConfig oc;
+                   oc.l1 = 1e-4;
+                   Sgd opt(net->parameters(), oc);
+                   Tape tape;
+                   Context ctx{&tape, true, 123};
+                   Var x = make_var(images.to_device(d));
+                   x->requires_grad = false;
+                   LossResult lr = nll_loss(net->forward(x, ctx), labels.to_device(d), ctx);
+                   opt.zero_grad();
+                   tape.backward();
+                   Outs o{{"loss", Tensor::from({1}, {lr.value()}), 1e-4, 1e-4}};
+                   int i = 0;
+                   for (auto& p : net->parameters()) o.push_back({str("parameter %d grad", i++), p->grad.clone(), 1e-4, 1e-3});
+                   opt.step(0.05);
+                   i = 0;
+                   for (auto& p : net->parameters()) o.push_back({str("parameter %d after SGD", i++), p->value, 1e-5, 1e-4});
+                   return o;
+                 }});
+  return v;
+}
+
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  return true;
+}
+
+void check_case(const OpCase& c) {
+  INFO(c.name);
+  std::printf("%s\n", c.name.c_str());
+  const Outs cpu = c.run(Device::cpu);
+  test::set_emulated_order(false);
+  const Outs g1 = c.run(Device::cuda);
+  test::set_emulated_order(true);  // under the emulator: threads and blocks in reverse order
+  const Outs g2 = c.run(Device::cuda);
+  test::set_emulated_order(false);
+  REQUIRE(cpu.size() == g1.size());
+  REQUIRE(g1.size() == g2.size());
+  for (std::size_t k = 0; k < cpu.size(); ++k) {
+    const auto want = cpu[k].t.to_vector(), got = g1[k].t.to_vector(), again = g2[k].t.to_vector();
+    test::compare(cpu[k].name.c_str(), got, want, cpu[k].atol, cpu[k].rtol);
+    INFO(cpu[k].name << ": a second run (" << test::second_run_kind() << ") gave other bits");
+    CHECK(same_bits(got, again));
+  }
+}
+
 }  // namespace
 
-int main(int argc, char** argv) { return test::run_on_gpu(argc, argv, "the cuda tests"); }
+int main(int argc, char** argv) {
+  const int rc = test::run_on_gpu(argc, argv, "the cuda tests");
+  test::print_kernels_run();
+  return rc;
+}
 
 TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight", "[cuda][conv]") {
-  struct Case { int N, C, H, W, K, R, pad; };
-  for (Case c : {Case{1, 1, 28, 28, 8, 3, 0}, Case{3, 13, 7, 9, 17, 3, 1}, Case{2, 16, 24, 24, 8, 1, 0},
-                 Case{128, 16, 8, 8, 16, 3, 0}}) {
-    Conv2dShape s{c.N, c.C, c.H, c.W, c.K, c.R, c.pad};
-    const std::size_t nx = std::size_t(c.N) * c.C * c.H * c.W, nw = std::size_t(c.K) * c.C * c.R * c.R,
-                      ny = std::size_t(c.N) * c.K * s.Ho() * s.Wo();
-    auto x = randv(nx, 1), w = randv(nw, 2, 0.3f), b = randv(c.K, 3), dy = randv(ny, 4);
-    std::vector<float> y(ny), dx(nx), dw(nw, 0.5f), db(c.K, 0.5f);
-    cpu::conv2d_forward(y.data(), x.data(), w.data(), b.data(), s);
-    cpu::conv2d_backward_data(dx.data(), dy.data(), w.data(), s);
-    cpu::conv2d_backward_weight(dw.data(), db.data(), dy.data(), x.data(), s);
-    Dev<float> gx(x), gw(w), gb(b), gdy(dy), gy(ny), gdx(nx, NAN), gdw(nw, 0.5f), gdb(c.K, 0.5f);
-    cuda::conv2d_forward(gy.p, gx.p, gw.p, gb.p, s);
-    cuda::conv2d_backward_data(gdx.p, gdy.p, gw.p, s);
-    cuda::conv2d_backward_weight(gdw.p, gdb.p, gdy.p, gx.p, s);
-    compare("conv2d_forward", gy.host(), y, 1e-4, 1e-4);
-    compare("conv2d_backward_data", gdx.host(), dx, 1e-4, 1e-4);
-    compare("conv2d_backward_weight dw (accumulated)", gdw.host(), dw, 1e-3, 1e-4);
-    compare("conv2d_backward_weight db (accumulated)", gdb.host(), db, 1e-3, 1e-4);
-  }
+  for (const auto& c : conv_cases()) check_case(c);
 }
-
-TEST_CASE("cuda batch norm vs cpu: train, eval, backward, running statistics", "[cuda][bn]") {
-  for (auto [N, C, HW] : {std::tuple{1, 3, 5}, std::tuple{128, 16, 576}, std::tuple{7, 33, 9}}) {
-    const std::size_t n = std::size_t(N) * C * HW;
-    auto x = randv(n, 5, 2.f), g = randv(C, 6), b = randv(C, 7), dy = randv(n, 8);
-    std::vector<float> y(n), mean(C), rstd(C), rm(C, 0.f), rv(C, 1.f), dx(n), dg(C, 0.5f), dbt(C, 0.5f), ye(n);
-    cpu::batchnorm_forward_train(y.data(), mean.data(), rstd.data(), rm.data(), rv.data(), x.data(), g.data(),
-                                 b.data(), N, C, HW, 1e-5f, 0.1f);
-    cpu::batchnorm_backward(dx.data(), dg.data(), dbt.data(), dy.data(), mean.data(), rstd.data(), x.data(), g.data(),
-                            N, C, HW);
-    cpu::batchnorm_forward_eval(ye.data(), x.data(), g.data(), b.data(), rm.data(), rv.data(), N, C, HW, 1e-5f);
-    Dev<float> gx(x), gg(g), gbt(b), gdy(dy), gy(n), gm(C), gr(C), grm(C, 0.f), grv(C, 1.f), gdx(n, NAN),
-        gdg(C, 0.5f), gdb(C, 0.5f), gye(n);
-    cuda::batchnorm_forward_train(gy.p, gm.p, gr.p, grm.p, grv.p, gx.p, gg.p, gbt.p, N, C, HW, 1e-5f, 0.1f);
-    cuda::batchnorm_backward(gdx.p, gdg.p, gdb.p, gdy.p, gm.p, gr.p, gx.p, gg.p, N, C, HW);
-    cuda::batchnorm_forward_eval(gye.p, gx.p, gg.p, gbt.p, grm.p, grv.p, N, C, HW, 1e-5f);
-    compare("batchnorm_forward_train y", gy.host(), y, 1e-4, 1e-4);
-    compare("batchnorm running_var", grv.host(), rv, 1e-5, 1e-4);
-    compare("batchnorm_forward_eval y", gye.host(), ye, 1e-4, 1e-4);
-    compare("batchnorm_backward dx", gdx.host(), dx, 1e-4, 1e-3);
-    compare("batchnorm_backward dgamma (accumulated)", gdg.host(), dg, 1e-3, 1e-4);
-  }
+TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backward", "[cuda][norm]") {
+  for (const auto& c : norm_cases()) check_case(c);
 }
-
-TEST_CASE("cuda group norm vs cpu, G = 1, 2 and C", "[cuda][gn]") {
-  const int N = 3, C = 18, HW = 35;
-  for (int G : {1, 2, 18}) {
-    const std::size_t n = std::size_t(N) * C * HW;
-    auto x = randv(n, 9, 2.f), g = randv(C, 10), b = randv(C, 11), dy = randv(n, 12);
-    std::vector<float> y(n), mean(N * G), rstd(N * G), dx(n), dg(C, 0.5f), dbt(C, 0.5f);
-    cpu::groupnorm_forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), b.data(), N, C, HW, G, 1e-5f);
-    cpu::groupnorm_backward(dx.data(), dg.data(), dbt.data(), dy.data(), mean.data(), rstd.data(), x.data(), g.data(),
-                            N, C, HW, G);
-    Dev<float> gx(x), gg(g), gbt(b), gdy(dy), gy(n), gm(N * G), gr(N * G), gdx(n, NAN), gdg(C, 0.5f), gdb(C, 0.5f);
-    cuda::groupnorm_forward(gy.p, gm.p, gr.p, gx.p, gg.p, gbt.p, N, C, HW, G, 1e-5f);
-    cuda::groupnorm_backward(gdx.p, gdg.p, gdb.p, gdy.p, gm.p, gr.p, gx.p, gg.p, N, C, HW, G);
-    compare("groupnorm_forward y", gy.host(), y, 1e-4, 1e-4);
-    compare("groupnorm_backward dx", gdx.host(), dx, 1e-4, 1e-3);
-    compare("groupnorm_backward dgamma", gdg.host(), dg, 1e-3, 1e-4);
-    compare("groupnorm_backward dbeta", gdb.host(), dbt, 1e-3, 1e-4);
-  }
+TEST_CASE("cuda element-wise, loss, optimizer and data ops vs cpu", "[cuda][pointwise]") {
+  for (const auto& c : pointwise_cases()) check_case(c);
 }
-
-TEST_CASE("cuda layer norm vs cpu, both affine modes", "[cuda][ln]") {
-  const int N = 1, C = 5, HW = 49;
-  for (bool pe : {false, true}) {
-    const std::size_t n = std::size_t(N) * C * HW, np = pe ? std::size_t(C) * HW : std::size_t(C);
-    auto x = randv(n, 13, 2.f), g = randv(np, 14), b = randv(np, 15), dy = randv(n, 16);
-    std::vector<float> y(n), mean(N), rstd(N), dx(n), dg(np, 0.5f), dbt(np, 0.5f);
-    cpu::layernorm_forward(y.data(), mean.data(), rstd.data(), x.data(), g.data(), b.data(), N, C, HW, pe, 1e-5f);
-    cpu::layernorm_backward(dx.data(), dg.data(), dbt.data(), dy.data(), mean.data(), rstd.data(), x.data(), g.data(),
-                            N, C, HW, pe);
-    Dev<float> gx(x), gg(g), gbt(b), gdy(dy), gy(n), gm(N), gr(N), gdx(n, NAN), gdg(np, 0.5f), gdb(np, 0.5f);
-    cuda::layernorm_forward(gy.p, gm.p, gr.p, gx.p, gg.p, gbt.p, N, C, HW, pe, 1e-5f);
-    cuda::layernorm_backward(gdx.p, gdg.p, gdb.p, gdy.p, gm.p, gr.p, gx.p, gg.p, N, C, HW, pe);
-    compare("layernorm_forward y", gy.host(), y, 1e-4, 1e-4);
-    compare("layernorm_backward dx", gdx.host(), dx, 1e-4, 1e-3);
-    compare("layernorm_backward dgamma", gdg.host(), dg, 1e-3, 1e-4);
-  }
-}
-
-TEST_CASE("cuda element-wise ops vs cpu: relu, maxpool, gap, dropout, rotate, sgd, penalty", "[cuda][pointwise]") {
-  const int P = 37, H = 7, W = 9;  // odd sizes: maxpool drops the last row and column
-  const std::size_t n = std::size_t(P) * H * W, no = std::size_t(P) * (H / 2) * (W / 2);
-  auto x = randv(n, 17), dy = randv(n, 18), dyo = randv(no, 19);
-  std::vector<float> r(n), dr(n), mp(no), dmp(n), ga(P), dga(n), dr2(n);
-  std::vector<int32_t> am(no);
-  cpu::relu_forward(r.data(), x.data(), int64_t(n));
-  cpu::relu_backward(dr.data(), dy.data(), r.data(), int64_t(n));
-  cpu::maxpool2x2_forward(mp.data(), am.data(), x.data(), P, H, W);
-  cpu::maxpool2x2_backward(dmp.data(), dyo.data(), am.data(), P, H, W);
-  cpu::gap_forward(ga.data(), x.data(), P, H * W);
-  cpu::gap_backward(dga.data(), dy.data(), P, H * W);
-  cpu::dropout_forward(dr2.data(), x.data(), int64_t(n), 0.3f, 99);
-  Dev<float> gx(x), gdy(dy), gdyo(dyo), gr(n), gdr(n), gmp(no), gdmp(n, NAN), gga(P), gdga(n), gdr2(n);
-  Dev<int32_t> gam(no);
-  cuda::relu_forward(gr.p, gx.p, int64_t(n));
-  cuda::relu_backward(gdr.p, gdy.p, gr.p, int64_t(n));
-  cuda::maxpool2x2_forward(gmp.p, gam.p, gx.p, P, H, W);
-  cuda::maxpool2x2_backward(gdmp.p, gdyo.p, gam.p, P, H, W);
-  cuda::gap_forward(gga.p, gx.p, P, H * W);
-  cuda::gap_backward(gdga.p, gdy.p, P, H * W);
-  cuda::dropout_forward(gdr2.p, gx.p, int64_t(n), 0.3f, 99);
-  compare("relu_forward", gr.host(), r, 0, 0);
-  compare("relu_backward", gdr.host(), dr, 0, 0);
-  compare("maxpool2x2_forward", gmp.host(), mp, 0, 0);
-  CHECK(gam.host() == am);
-  compare("maxpool2x2_backward", gdmp.host(), dmp, 0, 0);
-  compare("gap_forward", gga.host(), ga, 1e-5, 1e-5);
-  compare("gap_backward", gdga.host(), dga, 1e-6, 1e-6);
-  compare("dropout_forward (same mask as the cpu)", gdr2.host(), dr2, 0, 0);
-
-  const int N = 5;
-  auto img = randv(std::size_t(N) * 28 * 28, 20), ang = randv(N, 21, 0.12f);
-  std::vector<float> rot(img.size());
-  cpu::rotate_forward(rot.data(), img.data(), ang.data(), N, 28, 28, -0.42f);
-  Dev<float> gimg(img), gang(ang), grot(img.size());
-  cuda::rotate_forward(grot.p, gimg.p, gang.p, N, 28, 28, -0.42f);
-  compare("rotate_forward", grot.host(), rot, 1e-5, 1e-5);
-
-  auto w = randv(1000, 22), v = randv(1000, 23), dw = randv(1000, 24);
-  std::vector<float> pw(dw);
-  cpu::penalty_backward(pw.data(), w.data(), 1000, 1e-3f, 5e-4f);
-  float pv = 0.25f;
-  cpu::penalty_forward(&pv, w.data(), 1000, 1e-3f, 5e-4f);
-  Dev<float> gw(w), gv(v), gdw(dw), gpv(1, 0.25f);
-  cuda::penalty_backward(gdw.p, gw.p, 1000, 1e-3f, 5e-4f);
-  cuda::penalty_forward(gpv.p, gw.p, 1000, 1e-3f, 5e-4f);
-  compare("penalty_backward", gdw.host(), pw, 1e-7, 1e-6);
-  compare("penalty_forward (accumulated)", gpv.host(), {pv}, 1e-5, 1e-5);
-  cpu::sgd_step(w.data(), v.data(), pw.data(), 1000, 0.05f, 0.9f, true);
-  cuda::sgd_step(gw.p, gv.p, gdw.p, 1000, 0.05f, 0.9f, true);
-  compare("sgd_step w", gw.host(), w, 1e-6, 1e-6);
-  compare("sgd_step velocity", gv.host(), v, 1e-6, 1e-6);
-}
-
-TEST_CASE("cuda log-softmax + NLL vs cpu", "[cuda][loss]") {
-  for (int N : {1, 129}) {
-    const int K = 10;
-    auto z = randv(std::size_t(N) * K, 25, 5.f);
-    std::vector<int32_t> lab(N);
-    for (int i = 0; i < N; ++i) lab[i] = (i * 7) % K;
-    std::vector<float> lp(z.size()), dz(z.size());
-    float loss = 0;
-    cpu::log_softmax_nll_forward(lp.data(), &loss, z.data(), lab.data(), N, K);
-    cpu::log_softmax_nll_backward(dz.data(), lp.data(), lab.data(), 1.f, N, K);
-    Dev<float> gz(z), glp(z.size()), gdz(z.size(), NAN), gloss(1);
-    Dev<int32_t> glab(lab);
-    cuda::log_softmax_nll_forward(glp.p, gloss.p, gz.p, glab.p, N, K);
-    cuda::log_softmax_nll_backward(gdz.p, glp.p, glab.p, 1.f, N, K);
-    compare("log_softmax_nll_forward logp", glp.host(), lp, 1e-5, 1e-5);
-    compare("log_softmax_nll_forward loss", gloss.host(), {loss}, 1e-5, 1e-5);
-    compare("log_softmax_nll_backward", gdz.host(), dz, 1e-6, 1e-4);
-  }
-}
-
-TEST_CASE("cuda add, gather and metrics vs cpu", "[cuda][data]") {
-  const std::size_t n = 1001;
-  auto a = randv(n, 26), b = randv(n, 27);
-  std::vector<float> s(a);
-  cpu::add_inplace(s.data(), b.data(), int64_t(n));
-  Dev<float> ga(a), gb(b);
-  cuda::add_inplace(ga.p, gb.p, int64_t(n));
-  compare("add_inplace (accumulated)", ga.host(), s, 0, 0);
-
-  const int M = 50, row = 784, B = 7;
-  auto x = randv(std::size_t(M) * row, 28);
-  std::vector<int32_t> lab(M), idx{49, 0, 17, 17, 3, 48, 1}, yl(B), gyl_h;
-  for (int i = 0; i < M; ++i) lab[i] = i % 10;
-  std::vector<float> y(std::size_t(B) * row);
-  cpu::gather_rows(y.data(), yl.data(), x.data(), lab.data(), idx.data(), B, row);
-  Dev<float> gx(x), gy(y.size(), NAN);
-  Dev<int32_t> glab(lab), gidx(idx), gyl(B, -1);
-  cuda::gather_rows(gy.p, gyl.p, gx.p, glab.p, gidx.p, B, row);
-  compare("gather_rows", gy.host(), y, 0, 0);
-  CHECK(gyl.host() == yl);
-
-  for (int N : {1, 130}) {  // ties: a row of equal values must pick class 0, as std::max_element does
-    const int K = 10;
-    auto lp = randv(std::size_t(N) * K, 29);
-    for (int k = 0; k < K; ++k) lp[k] = -2.3f;
-    std::vector<int32_t> l(N);
-    for (int i = 0; i < N; ++i) l[i] = (i * 3) % K;
-    std::vector<float> loss{0.37f}, pen{1e-3f, 2e-3f, 5e-4f};
-    std::vector<double> acc{1.5, 2.0};
-    cpu::metrics_accumulate(acc.data(), lp.data(), loss.data(), pen.data(), 3, l.data(), N, K);
-    Dev<float> glp(lp), gloss(loss), gpen(pen);
-    Dev<int32_t> gl(l);
-    Dev<double> gacc(std::vector<double>{1.5, 2.0});
-    cuda::metrics_accumulate(gacc.p, glp.p, gloss.p, gpen.p, 3, gl.p, N, K);
-    const auto h = gacc.host();
-    std::printf("  metrics_accumulate N=%d: loss sum %.9g vs %.9g, correct %.0f vs %.0f\n", N, h[0], acc[0], h[1], acc[1]);
-    CHECK(h[0] == acc[0]);
-    CHECK(h[1] == acc[1]);
-  }
-}
-
-namespace {
-// One training step of the full model on a random batch: loss, then every parameter's gradient.
-struct StepResult {
-  double loss;
-  std::vector<std::vector<float>> grads, params_after;
-};
-StepResult model_step(Norm norm, Device dev, const Tensor& images, const Tensor& labels) {
-  Rng rng(7);
-  NetConfig nc;
-  nc.norm = norm;
-  auto net = build_mnist_net(nc, rng);
-  move_to(*net, dev);
-  SgdConfig oc;
-  oc.l1 = 1e-4;
-  Sgd opt(net->parameters(), oc);
-  Tape tape;
-  Context ctx{&tape, true, 123};
-  Var x = make_var(images.to_device(dev));
-  x->requires_grad = false;
-  LossResult lr = nll_loss(net->forward(x, ctx), labels.to_device(dev), ctx);
-  opt.zero_grad();
-  tape.backward();
-  StepResult r{lr.value(), {}, {}};
-  for (auto& p : net->parameters()) {
-    const auto g = p->grad.to_vector();
-    r.grads.emplace_back(g.begin(), g.end());
-  }
-  opt.step(0.05);
-  for (auto& p : net->parameters()) {
-    const auto v = p->value.to_vector();
-    r.params_after.emplace_back(v.begin(), v.end());
-  }
-  return r;
-}
-}  // namespace
-
 TEST_CASE("cuda through the dispatcher: one training step of the model matches the cpu", "[cuda][model]") {
-  const int N = 3;  // odd batch
-  Tensor images = Tensor::empty({N, 1, 28, 28}), labels = Tensor::empty({N}, DType::i32);
-  Rng r(11);
-  for (int64_t i = 0; i < images.numel(); ++i) images.set(i, r.normal());
-  for (int i = 0; i < N; ++i) labels.set(i, (i * 4) % 10);
-  for (Norm norm : {Norm::bn, Norm::gn, Norm::ln}) {
-    const auto c = model_step(norm, Device::cpu, images, labels);
-    const auto before = cuda_memory_stats().mallocs;
-    const auto g = model_step(norm, Device::cuda, images, labels);
-    const auto mallocs_first = cuda_memory_stats().mallocs - before;
-    const auto g2 = model_step(norm, Device::cuda, images, labels);
-    const auto mallocs_second = cuda_memory_stats().mallocs - before - mallocs_first;
-    std::printf("  model %s: loss cpu %.7f gpu %.7f; cudaMalloc calls: first step %lld, second step %lld\n",
-                norm_name(norm).c_str(), c.loss, g.loss, static_cast<long long>(mallocs_first),
-                static_cast<long long>(mallocs_second));
-    CHECK(std::abs(c.loss - g.loss) <= 1e-4 * std::max(1.0, std::abs(c.loss)));
-    CHECK(mallocs_second == 0);  // the caching allocator serves the repeat from its free lists
-    REQUIRE(c.grads.size() == g.grads.size());
-    for (std::size_t i = 0; i < c.grads.size(); ++i) {
-      const std::string what = norm_name(norm) + " parameter " + std::to_string(i);
-      compare((what + " grad").c_str(), g.grads[i], c.grads[i], 1e-4, 1e-3);
-      compare((what + " after SGD").c_str(), g.params_after[i], c.params_after[i], 1e-5, 1e-4);
-      CHECK(g2.grads[i] == g.grads[i]);  // same inputs, same GPU: the same bits
-    }
-  }
+  for (const auto& c : model_cases()) check_case(c);
+  // The caching allocator serves a repeated step from its free lists: no new cudaMalloc.
+  const auto before = cuda_memory_stats().mallocs;
+  model_cases()[0].run(Device::cuda);
+  CHECK(cuda_memory_stats().mallocs == before);
 }

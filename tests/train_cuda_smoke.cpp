@@ -2,8 +2,14 @@
 // epoch at batch 32, each norm (BN, GN, LN) must exceed 95% test accuracy; the BN run is made twice
 // and its metrics.csv (losses to 6 decimals, accuracies) must be identical: same seed, same bits on
 // the same GPU. Reports SKIPPED (exit 77) without a usable GPU or without $MNIST_DIR, never passed.
+//
+// In an emulation build (NORMLAB_CUDA_EMULATE) the same --device cuda path runs on the CPU
+// emulator, far slower: 256 training images, 500 test images, one epoch at batch 64, and each
+// norm's metrics must match the CPU run's (--device cpu, same flags): losses within 1e-4 relative,
+// accuracies within one image.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/device.h"
 
@@ -31,6 +38,45 @@ int run(const std::string& args) {
   std::fflush(stdout);
   return std::system(cmd.c_str());
 }
+#ifdef NORMLAB_CUDA_EMULATE
+// metrics.csv's last row: train_loss, train_acc, test_loss, test_acc (the seconds column dropped).
+std::vector<double> last_metrics(const fs::path& csv) {
+  std::istringstream is(slurp(csv));
+  std::string line, last;
+  while (std::getline(is, line))
+    if (!line.empty()) last = line;
+  std::vector<double> v;
+  std::istringstream ls(last);
+  std::string cell;
+  while (std::getline(ls, cell, ',')) v.push_back(std::atof(cell.c_str()));
+  return std::vector<double>(v.begin() + 1, v.end() - 1);
+}
+
+// The emulated CUDA run against the CPU run, per norm.
+int emulated(const std::string& dir, const fs::path& out) {
+  const std::string common =
+      " --train-limit 256 --test-limit 500 --epochs 1 --batch 64 --threads 1 --data " + dir + " --out ";
+  bool ok = true;
+  for (const char* norm : {"bn", "gn", "ln"}) {
+    const std::string n = std::string("--norm ") + norm;
+    if (run(n + " --device cpu" + common + (out / norm / "cpu").string()) != 0 ||
+        run(n + " --device cuda" + common + (out / norm / "cuda").string()) != 0) {
+      std::printf("FAILED: mnist_norm --norm %s did not finish\n", norm);
+      return 1;
+    }
+    const auto c = last_metrics(out / norm / "cpu" / "metrics.csv"), g = last_metrics(out / norm / "cuda" / "metrics.csv");
+    if (c.size() != 4 || g.size() != 4) return 1;
+    const bool same = std::abs(c[0] - g[0]) <= 1e-4 * c[0] && std::abs(c[2] - g[2]) <= 1e-4 * c[2] &&
+                      std::abs(c[1] - g[1]) <= 100.0 / 256 + 1e-9 && std::abs(c[3] - g[3]) <= 100.0 / 500 + 1e-9;
+    std::printf("%s: cpu train loss %.6f acc %.4f%% test loss %.6f acc %.4f%%\n", norm, c[0], c[1], c[2], c[3]);
+    std::printf("%s: cuda (emulated) train loss %.6f acc %.4f%% test loss %.6f acc %.4f%% -> %s\n", norm, g[0], g[1],
+                g[2], g[3], same ? "matches" : "DIFFERS");
+    ok = ok && same;
+  }
+  fs::remove_all(out);
+  return ok ? 0 : 1;
+}
+#endif
 }  // namespace
 
 int main() {
@@ -47,6 +93,9 @@ int main() {
   std::printf("GPU: %s\n", normlab::cuda_device_name().c_str());
   const fs::path out = fs::temp_directory_path() / ("normlab_cuda_smoke_" + std::to_string(::getpid()));
   fs::remove_all(out);
+#ifdef NORMLAB_CUDA_EMULATE
+  return emulated(dir, out);
+#endif
   const std::string common = " --device cuda --train-limit 10000 --epochs 1 --batch 32 --data " + std::string(dir);
   bool ok = true;
   for (const char* norm : {"bn", "gn", "ln"}) {

@@ -53,6 +53,7 @@ void validate(const TrainConfig& c) {
   require(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1)");
   require(c.rotate_deg >= 0 && c.rotate_deg <= 180, "--rotate must be in [0, 180] degrees");
   require(c.train_limit >= 0, "--train-limit must be >= 0 (0 = all 60,000 images)");
+  require(c.test_limit >= 0, "--test-limit must be >= 0 (0 = all 10,000 images)");
   require(parse_schedule(c.schedule).has_value(), "--schedule must be onecycle, step or const");
   {  // the builder knows the channel counts: building a GN net throws InputError for a bad --groups
     Rng rng(0);
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", cfg.threads, "CPU threads (0 = all hardware threads; results are bit-identical "
                  "for the same seed and thread count)")->capture_default_str();
   app.add_option("--train-limit", cfg.train_limit, "use only the first N training images (0 = all)")
+      ->capture_default_str();
+  app.add_option("--test-limit", cfg.test_limit,
+                 "evaluate on the first N test images only (0 = all; quick checks, e.g. under the CUDA emulator)")
       ->capture_default_str();
   app.add_option("--device", cfg.device, "cpu, or cuda: the hand-written CUDA kernels on the GPU (same flags, same outputs)")
       ->capture_default_str();

@@ -305,7 +305,7 @@ int run_training(const TrainConfig& cfg) {
   const std::string data = resolve_data_dir(cfg.data);
   // Everything that can be wrong with the input is found before anything is written.
   MnistSplit train = load_mnist(data, true, cfg.train_limit);
-  MnistSplit test = load_mnist(data, false);
+  MnistSplit test = load_mnist(data, false, cfg.test_limit);
   const bool study = cfg.norms.size() > 1 || cfg.seeds > 1;
   std::string out = cfg.out;
   if (out.empty()) {

@@ -30,6 +30,7 @@ struct TrainConfig {
   std::string out;
   int threads = 0;  // 0 = every hardware thread
   int64_t train_limit = 0;
+  int64_t test_limit = 0;
   std::string device = "cpu";
 };
 

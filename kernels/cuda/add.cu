@@ -13,8 +13,7 @@ __global__ void add_k(float* a, const float* b, int64_t n) {
 
 template <>
 void add_inplace<float>(float* a, const float* b, int64_t n) {
-  add_k<<<blocks_for(n), kThreads>>>(a, b, n);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(add_k, blocks_for(n), kThreads, 0, a, b, n);
 }
 
 }  // namespace normlab::cuda

@@ -78,21 +78,18 @@ template <>
 void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
-  bn_train<<<C, kReduceThreads>>>(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(bn_train, C, kReduceThreads, 0, y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
 }
 template <>
 void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, int N, int C, int HW,
                                    float eps) {
-  bn_eval<<<blocks_for(int64_t(N) * C * HW), kThreads>>>(y, x, gamma, beta, running_mean, running_var, N, C, HW, eps);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(bn_eval, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, gamma, beta, running_mean, running_var, N, C, HW, eps);
 }
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
-  bn_bwd<<<C, kReduceThreads>>>(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(bn_bwd, C, kReduceThreads, 0, dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW);
 }
 
 }  // namespace normlab::cuda

@@ -4,12 +4,44 @@
 // inside a block. No reduction ever crosses blocks with __syncthreads(): a quantity reduced over
 // more than one block is written as per-block partials and combined by a later kernel, in a fixed
 // order, so results are deterministic.
+//
+// Every launch goes through NL_LAUNCH(kernel, grid, block, shared_bytes, args...): `<<<>>>` under
+// nvcc, the emulator's launch in an emulation build (NORMLAB_CUDA_EMULATE, core/emu/cuda_emu.h),
+// and in both the one launch check. Shared memory is declared with NL_SHARED(T, name, count)
+// (static) and NL_DYNAMIC_SHARED(T, name) (the launch's shared_bytes), so that the emulator can
+// give every block its own copy, filled with NaN. Kernels are otherwise plain CUDA.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 #include "core/cuda_check.h"
 
+#ifdef NORMLAB_CUDA_EMULATE
+#define NL_SHARED(T, name, count)                 \
+  static const char nl_shared_key_##name = 0;     \
+  T* const name = static_cast<T*>(::normlab::emu::block_shared(&nl_shared_key_##name, sizeof(T) * (count), #name))
+#define NL_DYNAMIC_SHARED(T, name) T* const name = static_cast<T*>(::normlab::emu::dynamic_shared())
+#else
+#define NL_SHARED(T, name, count) __shared__ T name[count]
+#define NL_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#endif
+
+#define NL_LAUNCH(kernel, grid, block, shared_bytes, ...) \
+  ::normlab::cuda::launch(#kernel, kernel, grid, block, shared_bytes, __VA_ARGS__)
+
 namespace normlab::cuda {
+
+// Launches kernel(args...) converted to its parameter types, then checks the launch (and, with
+// NORMLAB_CUDA_SYNC=1, waits for the kernel so that a fault is reported here).
+template <typename... P, typename... A>
+void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shared_bytes, A... args) {
+#ifdef NORMLAB_CUDA_EMULATE
+  ::normlab::emu::launch(name, kernel, grid, block, shared_bytes, args...);
+#else
+  kernel<<<grid, block, shared_bytes>>>(static_cast<P>(args)...);
+#endif
+  check_launch(name);
+}
 
 constexpr int kThreads = 256;  // default block size for element-wise kernels
 constexpr int kReduceThreads = 512;
@@ -34,7 +66,7 @@ __device__ inline T warp_max(T v) {
 // Sum over the whole block; every thread gets the result. blockDim.x must be a multiple of 32.
 template <typename T>
 __device__ inline T block_sum(T v) {
-  __shared__ T slots[32];
+  NL_SHARED(T, slots, 32);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   v = warp_sum(v);
   __syncthreads();  // slots may still be read by a previous call

@@ -12,7 +12,7 @@ namespace {
 constexpr int kMaxSharedWeights = 12 * 1024;  // floats (48 KiB)
 
 __global__ void conv_fwd(float* y, const float* x, const float* w, const float* b, Conv2dShape s) {
-  extern __shared__ float sw[];
+  NL_DYNAMIC_SHARED(float, sw);
   const int Ho = s.Ho(), Wo = s.Wo(), R = s.R;
   const int nw = s.K * s.C * R * R;
   const bool staged = nw <= kMaxSharedWeights;
@@ -93,21 +93,17 @@ template <>
 void conv2d_forward<float>(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
   const int nw = s.K * s.C * s.R * s.R;
   const std::size_t shared = nw <= kMaxSharedWeights ? sizeof(float) * static_cast<std::size_t>(nw) : 0;
-  conv_fwd<<<blocks_for(int64_t(s.N) * s.K * s.Ho() * s.Wo()), kThreads, shared>>>(y, x, w, b, s);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(conv_fwd, blocks_for(int64_t(s.N) * s.K * s.Ho() * s.Wo()), kThreads, shared, y, x, w, b, s);
 }
 template <>
 void conv2d_backward_data<float>(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
-  conv_bwd_data<<<blocks_for(int64_t(s.N) * s.C * s.H * s.W), kThreads>>>(dx, dy, w, s);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(conv_bwd_data, blocks_for(int64_t(s.N) * s.C * s.H * s.W), kThreads, 0, dx, dy, w, s);
 }
 template <>
 void conv2d_backward_weight<float>(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
-  conv_bwd_weight<<<s.K * s.C * s.R * s.R, kReduceThreads>>>(dw, dy, x, s);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(conv_bwd_weight, s.K * s.C * s.R * s.R, kReduceThreads, 0, dw, dy, x, s);
   if (db) {
-    conv_bwd_bias<<<s.K, kReduceThreads>>>(db, dy, s);
-    CUDA_LAUNCH_CHECK();
+    NL_LAUNCH(conv_bwd_bias, s.K, kReduceThreads, 0, db, dy, s);
   }
 }
 

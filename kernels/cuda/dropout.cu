@@ -11,8 +11,7 @@ __global__ void masked_scale(float* out, const float* in, int64_t n, double thr,
   NL_GRID_LOOP(i, n) out[i] = double(hash_u32(seed, uint64_t(i))) >= thr ? in[i] * scale : 0.f;
 }
 void run(float* out, const float* in, int64_t n, float p, uint64_t seed) {
-  masked_scale<<<blocks_for(n), kThreads>>>(out, in, n, ldexp(double(p), 32), 1.f / (1.f - p), seed);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(masked_scale, blocks_for(n), kThreads, 0, out, in, n, ldexp(double(p), 32), 1.f / (1.f - p), seed);
 }
 }  // namespace
 

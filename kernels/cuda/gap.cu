@@ -21,13 +21,11 @@ __global__ void gap_bwd(float* dx, const float* dy, int P, int HW) {
 
 template <>
 void gap_forward<float>(float* y, const float* x, int P, int HW) {
-  gap_fwd<<<blocks_for(int64_t(P) * 32), kThreads>>>(y, x, P, HW);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(gap_fwd, blocks_for(int64_t(P) * 32), kThreads, 0, y, x, P, HW);
 }
 template <>
 void gap_backward<float>(float* dx, const float* dy, int P, int HW) {
-  gap_bwd<<<blocks_for(int64_t(P) * HW), kThreads>>>(dx, dy, P, HW);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(gap_bwd, blocks_for(int64_t(P) * HW), kThreads, 0, dx, dy, P, HW);
 }
 
 }  // namespace normlab::cuda

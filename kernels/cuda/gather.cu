@@ -20,8 +20,7 @@ __global__ void gather_k(float* y, int32_t* y_labels, const float* x, const int3
 template <>
 void gather_rows<float>(float* y, int32_t* y_labels, const float* x, const int32_t* labels, const int32_t* idx, int B,
                         int row) {
-  gather_k<<<blocks_for(int64_t(B) * row), kThreads>>>(y, y_labels, x, labels, idx, B, row);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(gather_k, blocks_for(int64_t(B) * row), kThreads, 0, y, y_labels, x, labels, idx, B, row);
 }
 
 }  // namespace normlab::cuda

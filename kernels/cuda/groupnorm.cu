@@ -30,16 +30,13 @@ __global__ void gn_bwd_dx(float* dx, const float* dy, const float* mean, const f
 template <>
 void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                               const float* beta, int N, int C, int HW, int G, float eps) {
-  gn_fwd<<<N * G, kReduceThreads>>>(y, mean, rstd, x, gamma, beta, C, HW, G, eps);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(gn_fwd, N * G, kReduceThreads, 0, y, mean, rstd, x, gamma, beta, C, HW, G, eps);
 }
 template <>
 void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
-  gn_bwd_dx<<<N * G, kReduceThreads>>>(dx, dy, mean, rstd, x, gamma, C, HW, G);
-  CUDA_LAUNCH_CHECK();
-  channel_affine_grads<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW, G);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(gn_bwd_dx, N * G, kReduceThreads, 0, dx, dy, mean, rstd, x, gamma, C, HW, G);
+  NL_LAUNCH(channel_affine_grads, C, kReduceThreads, 0, dgamma, dbeta, dy, mean, rstd, x, N, C, HW, G);
 }
 
 }  // namespace normlab::cuda

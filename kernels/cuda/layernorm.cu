@@ -49,21 +49,18 @@ __global__ void ln_bwd_element(float* dgamma, float* dbeta, const float* dy, con
 template <>
 void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                               const float* beta, int N, int C, int HW, bool per_element, float eps) {
-  ln_fwd<<<N, kReduceThreads>>>(y, mean, rstd, x, gamma, beta, int64_t(C) * HW, HW, per_element, eps);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(ln_fwd, N, kReduceThreads, 0, y, mean, rstd, x, gamma, beta, int64_t(C) * HW, HW, per_element, eps);
 }
 template <>
 void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
   const int64_t M = int64_t(C) * HW;
-  ln_bwd_dx<<<N, kReduceThreads>>>(dx, dy, mean, rstd, x, gamma, M, HW, per_element);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(ln_bwd_dx, N, kReduceThreads, 0, dx, dy, mean, rstd, x, gamma, M, HW, per_element);
   if (per_element)
-    ln_bwd_element<<<blocks_for(M), kThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, M);
+    NL_LAUNCH(ln_bwd_element, blocks_for(M), kThreads, 0, dgamma, dbeta, dy, mean, rstd, x, N, M);
   else
-    channel_affine_grads<<<C, kReduceThreads>>>(dgamma, dbeta, dy, mean, rstd, x, N, C, HW, 1);  // G = 1
-  CUDA_LAUNCH_CHECK();
+    NL_LAUNCH(channel_affine_grads, C, kReduceThreads, 0, dgamma, dbeta, dy, mean, rstd, x, N, C, HW, 1);  // G = 1
 }
 
 }  // namespace normlab::cuda

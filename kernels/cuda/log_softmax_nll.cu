@@ -34,13 +34,11 @@ __global__ void lsm_bwd(float* dz, const float* logp, const int32_t* labels, flo
 
 template <>
 void log_softmax_nll_forward<float>(float* logp, float* loss, const float* z, const int32_t* labels, int N, int K) {
-  lsm_fwd<<<1, kReduceThreads>>>(logp, loss, z, labels, N, K);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(lsm_fwd, 1, kReduceThreads, 0, logp, loss, z, labels, N, K);
 }
 template <>
 void log_softmax_nll_backward<float>(float* dz, const float* logp, const int32_t* labels, float dloss, int N, int K) {
-  lsm_bwd<<<blocks_for(int64_t(N) * K), kThreads>>>(dz, logp, labels, dloss / float(N), N, K);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(lsm_bwd, blocks_for(int64_t(N) * K), kThreads, 0, dz, logp, labels, dloss / float(N), N, K);
 }
 
 }  // namespace normlab::cuda

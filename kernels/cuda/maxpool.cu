@@ -37,13 +37,11 @@ __global__ void pool_bwd(float* dx, const float* dy, const int32_t* argmax, int 
 
 template <>
 void maxpool2x2_forward<float>(float* y, int32_t* argmax, const float* x, int P, int H, int W) {
-  pool_fwd<<<blocks_for(int64_t(P) * (H / 2) * (W / 2)), kThreads>>>(y, argmax, x, P, H, W);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(pool_fwd, blocks_for(int64_t(P) * (H / 2) * (W / 2)), kThreads, 0, y, argmax, x, P, H, W);
 }
 template <>
 void maxpool2x2_backward<float>(float* dx, const float* dy, const int32_t* argmax, int P, int H, int W) {
-  pool_bwd<<<blocks_for(int64_t(P) * H * W), kThreads>>>(dx, dy, argmax, P, H, W);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(pool_bwd, blocks_for(int64_t(P) * H * W), kThreads, 0, dx, dy, argmax, P, H, W);
 }
 
 }  // namespace normlab::cuda

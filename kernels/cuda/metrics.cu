@@ -37,8 +37,7 @@ __global__ void metrics_k(double* acc, const float* logp, const float* loss, con
 template <>
 void metrics_accumulate<float>(double* acc, const float* logp, const float* loss, const float* penalty, int P,
                                const int32_t* labels, int N, int K) {
-  metrics_k<<<1, kReduceThreads>>>(acc, logp, loss, penalty, P, labels, N, K);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(metrics_k, 1, kReduceThreads, 0, acc, logp, loss, penalty, P, labels, N, K);
 }
 
 }  // namespace normlab::cuda

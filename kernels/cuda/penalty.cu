@@ -26,13 +26,11 @@ __global__ void pen_bwd(float* dw, const float* w, int64_t n, float l1, float l2
 
 template <>
 void penalty_forward<float>(float* value, const float* w, int64_t n, float l1, float l2) {
-  pen_fwd<<<1, kReduceThreads>>>(value, w, n, l1, l2);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(pen_fwd, 1, kReduceThreads, 0, value, w, n, l1, l2);
 }
 template <>
 void penalty_backward<float>(float* dw, const float* w, int64_t n, float l1, float l2) {
-  pen_bwd<<<blocks_for(n), kThreads>>>(dw, w, n, l1, l2);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(pen_bwd, blocks_for(n), kThreads, 0, dw, w, n, l1, l2);
 }
 
 }  // namespace normlab::cuda

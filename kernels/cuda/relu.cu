@@ -17,13 +17,11 @@ __global__ void relu_bwd(float* dx, const float* dy, const float* y, int64_t n) 
 
 template <>
 void relu_forward<float>(float* y, const float* x, int64_t n) {
-  relu_fwd<<<blocks_for(n), kThreads>>>(y, x, n);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(relu_fwd, blocks_for(n), kThreads, 0, y, x, n);
 }
 template <>
 void relu_backward<float>(float* dx, const float* dy, const float* y, int64_t n) {
-  relu_bwd<<<blocks_for(n), kThreads>>>(dx, dy, y, n);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(relu_bwd, blocks_for(n), kThreads, 0, dx, dy, y, n);
 }
 
 }  // namespace normlab::cuda

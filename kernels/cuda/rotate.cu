@@ -26,8 +26,7 @@ __global__ void rot(float* y, const float* x, const float* angle, int N, int H, 
 
 template <>
 void rotate_forward<float>(float* y, const float* x, const float* angle, int N, int H, int W, float fill) {
-  rot<<<blocks_for(int64_t(N) * H * W), kThreads>>>(y, x, angle, N, H, W, fill);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(rot, blocks_for(int64_t(N) * H * W), kThreads, 0, y, x, angle, N, H, W, fill);
 }
 
 }  // namespace normlab::cuda

@@ -16,8 +16,7 @@ __global__ void sgd(float* w, float* v, const float* dw, int64_t n, float lr, fl
 
 template <>
 void sgd_step<float>(float* w, float* v, const float* dw, int64_t n, float lr, float momentum, bool nesterov) {
-  sgd<<<blocks_for(n), kThreads>>>(w, v, dw, n, lr, momentum, nesterov);
-  CUDA_LAUNCH_CHECK();
+  NL_LAUNCH(sgd, blocks_for(n), kThreads, 0, w, v, dw, n, lr, momentum, nesterov);
 }
 
 }  // namespace normlab::cuda

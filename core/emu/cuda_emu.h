@@ -1,0 +1,231 @@
+// The CUDA emulator (NORMLAB_CUDA_EMULATE=ON): the subset of the CUDA runtime and device language
+// that normlab uses, implemented on the CPU, so that the unchanged sources in kernels/cuda/*.cu
+// compile as C++ and run here — for correctness tests in CI, and for stepping through a kernel in
+// gdb. Timings taken under it mean nothing and are never GPU figures.
+//
+// Host side (core/emu/runtime.cpp): device memory is host memory (posix_memalign, exact size, so
+// AddressSanitizer sees every overrun; new allocations are filled with 0xFF bytes, a NaN in float
+// and double), copies are memcpy checked against the live allocations, events read a clock, there
+// is one stream, and every call returns the cudaError_t that CUDA would. Kernel faults are sticky,
+// as on a GPU.
+//
+// Device side (core/emu/scheduler.cpp): a launch runs the grid's blocks one after another; the
+// threads of a block are cooperatively scheduled fibers (Boost.Context), so __syncthreads() is a real
+// barrier and the __shfl_*_sync functions exchange values among the 32 lanes of a warp. A thread
+// runs until it finishes or reaches a barrier or shuffle; when every thread of the block has done
+// so, the scheduler releases what may proceed and checks what the hardware leaves undefined:
+// barrier divergence, a shuffle that a lane of its mask never reaches, a read from a lane outside
+// the mask. Each error names the kernel, the block, the thread and the source line. Threads that
+// never wait run as plain calls on one stack. Shared memory (NL_SHARED / NL_DYNAMIC_SHARED in
+// kernels/cuda/common.cuh) is per block and filled with 0xFF at the block's start. The order in
+// which threads and blocks run between two barriers can be reversed (set_order), which is how the
+// tests look for races: the same kernel must give the same bits in both orders.
+#pragma once
+#include <math.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <source_location>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+#include <type_traits>
+
+// ---- the language ---------------------------------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+// Static shared memory is declared with NL_SHARED (kernels/cuda/common.cuh), which the emulator can
+// give each block fresh and poisoned; a bare __shared__ stops the emulation build here.
+#define __shared__ static_assert(false, "declare shared memory with NL_SHARED / NL_DYNAMIC_SHARED");
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+using uint3 = dim3;
+
+// The built-in variables of the running thread (set by the scheduler before it runs a thread).
+extern thread_local uint3 threadIdx, blockIdx;
+extern thread_local dim3 blockDim, gridDim;
+constexpr int warpSize = 32;
+
+namespace normlab::emu {
+
+enum class Shfl { idx, up, down, bxor };
+void syncthreads(std::source_location where);
+void syncwarp(unsigned mask, std::source_location where);
+// Deposits `bytes` of `in` for the lanes in `mask`, waits for them, and reads lane src's value
+// (src from kind/arg/width as CUDA defines it) into `out`.
+void shuffle(void* out, const void* in, std::size_t bytes, unsigned mask, Shfl kind, int arg, int width,
+             std::source_location where);
+// The block's copy of the static shared array declared at `key` (one per declaration), and the
+// block's dynamic shared memory (the launch's shmem bytes).
+void* block_shared(const void* key, std::size_t bytes, const char* name);
+void* dynamic_shared();
+
+// Runs body(arg) for every thread of the grid; returns the launch's error (launches are synchronous).
+int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::size_t shmem, void (*body)(void*),
+               void* arg);
+
+// Thread and block order between barriers: forward (0, 1, 2, ...) or reversed. Tests run kernels in
+// both and require the same bits.
+enum class Order { forward, reverse };
+void set_order(Order o);
+Order order();
+// Launches run so far, and how often each kernel ran (tests print what they executed).
+int64_t launches();
+std::vector<std::pair<std::string, int64_t>> kernel_counts();
+
+template <typename... P, typename... A>
+int launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem, A... args) {
+  std::tuple<P...> a(static_cast<P>(args)...);  // converted once, as a real launch copies its arguments
+  auto call = [&] { std::apply(kernel, a); };
+  return run_kernel(
+      name, reinterpret_cast<const void*>(kernel), grid, block, shmem,
+      [](void* c) { (*static_cast<decltype(call)*>(c))(); }, &call);
+}
+
+}  // namespace normlab::emu
+
+inline void __syncthreads(std::source_location w = std::source_location::current()) {
+  normlab::emu::syncthreads(w);
+}
+inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location w = std::source_location::current()) {
+  normlab::emu::syncwarp(mask, w);
+}
+
+#define NL_EMU_SHFL(fn, kind, argty)                                                                              \
+  template <typename T>                                                                                            \
+  T fn(unsigned mask, T var, argty arg, int width = 32, std::source_location w = std::source_location::current()) { \
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8, #fn ": 1 to 8 bytes");                       \
+    T out;                                                                                                         \
+    normlab::emu::shuffle(&out, &var, sizeof(T), mask, normlab::emu::Shfl::kind, static_cast<int>(arg), width, w); \
+    return out;                                                                                                    \
+  }
+NL_EMU_SHFL(__shfl_sync, idx, int)
+NL_EMU_SHFL(__shfl_up_sync, up, unsigned)
+NL_EMU_SHFL(__shfl_down_sync, down, unsigned)
+NL_EMU_SHFL(__shfl_xor_sync, bxor, int)
+#undef NL_EMU_SHFL
+
+// ---- device functions the kernels use -----------------------------------------------------------
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
+inline int __float_as_int(float f) { int v; std::memcpy(&v, &f, 4); return v; }
+template <typename T> T __ldg(const T* p) { return *p; }
+inline int __popc(unsigned v) { return __builtin_popcount(v); }
+inline int __ffs(int v) { return __builtin_ffs(v); }
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+inline float min(float a, float b) { return fminf(a, b); }
+inline float max(float a, float b) { return fmaxf(a, b); }
+inline double min(double a, double b) { return fmin(a, b); }
+inline double max(double a, double b) { return fmax(a, b); }
+
+// Atomics (blocks run one at a time, but the functions are atomic all the same).
+int atomicAdd(int* p, int v);
+unsigned atomicAdd(unsigned* p, unsigned v);
+unsigned long long atomicAdd(unsigned long long* p, unsigned long long v);
+float atomicAdd(float* p, float v);
+double atomicAdd(double* p, double v);
+int atomicMax(int* p, int v);
+int atomicMin(int* p, int v);
+int atomicExch(int* p, int v);
+float atomicExch(float* p, float v);
+int atomicCAS(int* p, int compare, int v);
+unsigned atomicCAS(unsigned* p, unsigned compare, unsigned v);
+unsigned long long atomicCAS(unsigned long long* p, unsigned long long compare, unsigned long long v);
+
+// ---- the runtime API ------------------------------------------------------------------------------
+enum cudaError {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorLaunchFailure = 719,
+};
+using cudaError_t = cudaError;
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4
+};
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+enum cudaDeviceAttr {
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrL2CacheSize = 38,
+  cudaDevAttrMemoryClockRate = 36,
+  cudaDevAttrGlobalMemoryBusWidth = 37,
+};
+struct CUstream_st;
+struct CUevent_st;
+using cudaStream_t = CUstream_st*;
+using cudaEvent_t = CUevent_st*;
+struct cudaDeviceProp {
+  char name[256];
+  std::size_t totalGlobalMem;
+  std::size_t sharedMemPerBlock;
+  std::size_t sharedMemPerBlockOptin;
+  int warpSize, maxThreadsPerBlock, maxThreadsDim[3], maxGridSize[3], major, minor, multiProcessorCount;
+};
+
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaMalloc(void** p, std::size_t bytes);
+template <typename T>
+cudaError_t cudaMalloc(T** p, std::size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* p, int value, std::size_t bytes);
+cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t stream = nullptr);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+const char* cudaGetErrorString(cudaError_t e);
+const char* cudaGetErrorName(cudaError_t e);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+cudaError_t cudaFuncSetAttributeRaw(const void* fn, cudaFuncAttribute attr, int value);
+template <typename... P>
+cudaError_t cudaFuncSetAttribute(void (*fn)(P...), cudaFuncAttribute attr, int value) {
+  return cudaFuncSetAttributeRaw(reinterpret_cast<const void*>(fn), attr, value);
+}
+
+namespace normlab::emu {
+// Shared by the two halves of the emulator: records a launch or kernel error (a kernel fault is
+// sticky, as on a GPU: every later call returns it), with the detail that cudaGetErrorString gives.
+void set_error(cudaError_t e, const char* detail, bool sticky);
+// The limits the launch checks use, as on an H100 (sm_90).
+constexpr std::size_t kStaticSharedLimit = 48 * 1024, kDynamicSharedDefault = 48 * 1024,
+                      kSharedOptinLimit = 227 * 1024;
+std::size_t max_dynamic_shared(const void* fn);
+}  // namespace normlab::emu
