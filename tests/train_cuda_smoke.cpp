@@ -82,6 +82,11 @@ int emulated(const std::string& dir, const fs::path& out) {
 int main() {
   std::string why;
   if (!normlab::cuda_available(&why)) {
+    std::error_code ec;  // a GPU that is installed but unusable is a failure, not a skip
+    if (fs::exists("/dev/nvidia0", ec) || fs::exists("/proc/driver/nvidia/version", ec)) {
+      std::printf("FAILED: a GPU is installed but CUDA cannot use it (%s)\n", why.c_str());
+      return 1;
+    }
     std::printf("SKIPPED: no usable CUDA device (%s); this test needs a GPU\n", why.c_str());
     return 77;
   }

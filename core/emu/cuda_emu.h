@@ -48,9 +48,11 @@ struct dim3 {
 };
 using uint3 = dim3;
 
-// The built-in variables of the running thread (set by the scheduler before it runs a thread).
-extern thread_local uint3 threadIdx, blockIdx;
-extern thread_local dim3 blockDim, gridDim;
+// The built-in variables of the running thread, set by the scheduler before it runs a thread. Plain
+// globals (launches are serialized): an extern thread_local would go through a TLS wrapper, which
+// GCC 12's UBSan null check mis-handles.
+extern uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
 constexpr int warpSize = 32;
 
 namespace normlab::emu {
@@ -67,7 +69,8 @@ void shuffle(void* out, const void* in, std::size_t bytes, unsigned mask, Shfl k
 void* block_shared(const void* key, std::size_t bytes, const char* name);
 void* dynamic_shared();
 
-// Runs body(arg) for every thread of the grid; returns the launch's error (launches are synchronous).
+// Runs body(arg) for every thread of the grid; returns the launch's error. Launches are synchronous
+// and one at a time (from any number of host threads).
 int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::size_t shmem, void (*body)(void*),
                void* arg);
 
@@ -204,6 +207,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
 cudaError_t cudaMemset(void* p, int value, std::size_t bytes);
 cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t stream = nullptr);
 cudaError_t cudaDeviceSynchronize();
+// Clears the errors, sticky ones too (CUDA's reset also frees every allocation; the emulator keeps them).
+cudaError_t cudaDeviceReset();
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();

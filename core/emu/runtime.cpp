@@ -168,6 +168,12 @@ cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t)
 
 cudaError_t cudaDeviceSynchronize() { return sticky; }  // kernels ran inside their launch
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return sticky; }
+cudaError_t cudaDeviceReset() {
+  last = sticky = cudaSuccess;
+  detail_of_last.clear();
+  detail_of_sticky.clear();
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetLastError() {
   const cudaError_t e = sticky != cudaSuccess ? sticky : last;

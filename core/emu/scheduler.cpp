@@ -26,8 +26,8 @@
 
 #include "core/emu/cuda_emu.h"
 
-thread_local uint3 threadIdx, blockIdx;
-thread_local dim3 blockDim, gridDim;
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
 
 namespace normlab::emu {
 namespace {
@@ -77,6 +77,7 @@ struct Worker {
 };
 thread_local Worker W;
 
+std::mutex launch_mu;  // one launch at a time: the built-in variables are process-wide
 std::atomic<Order> g_order{Order::forward};
 std::atomic<int64_t> g_launches{0};
 std::mutex names_mu;
@@ -180,11 +181,12 @@ void park() {
   enter(me);
 }
 
-// An error found inside a thread: recorded, and the block is abandoned.
-[[noreturn]] void fail_here(const std::string& what) {
+// An error found inside a thread: recorded, and the block is abandoned (the scheduler never resumes
+// this thread). Not [[noreturn]]: that would make AddressSanitizer treat the fiber's stack as the
+// thread's own when it is called.
+void fail_here(const std::string& what) {
   if (W.error.empty()) W.error = thread_str(W.cur) + ": " + what;
   jump(W.master, nullptr);
-  std::abort();  // unreachable: the scheduler never resumes a failed thread
 }
 
 void fail(unsigned i, const std::string& what) {
@@ -396,6 +398,7 @@ int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::siz
               false);
     return cudaErrorInvalidValue;
   }
+  std::lock_guard<std::mutex> one_at_a_time(launch_mu);
   ++g_launches;
   {
     std::lock_guard<std::mutex> lock(names_mu);

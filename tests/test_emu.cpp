@@ -1,0 +1,184 @@
+// The CUDA emulator's own tests (emulation builds only): its semantics — barriers that really
+// synchronize, warp shuffles of every kind and width, per-block shared memory that starts as NaN,
+// NaN-filled new device memory — and its detectors, each of which must fail the launch with a
+// message that names the kernel, the block, the thread and the line: barrier divergence, a shuffle
+// lane that never arrives, a read from a lane outside the mask, launch limits, and a race (a
+// missing barrier) that shows up as different bits in forward and reverse thread order.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/common.cuh"
+
+using namespace normlab;
+using normlab::cuda::launch;
+
+namespace {
+// ---- kernels (plain CUDA, as in kernels/cuda) ----
+__global__ void barrier_exchange(float* out, int n) {  // each thread reads its neighbour's value
+  NL_SHARED(float, s, 256);
+  s[threadIdx.x] = float(threadIdx.x) + 0.5f;
+  __syncthreads();
+  out[blockIdx.x * n + threadIdx.x] = s[(threadIdx.x + 1) % n];
+}
+__global__ void racy_exchange(float* out, int n) {  // the same without the barrier
+  NL_SHARED(float, s, 256);
+  s[threadIdx.x] = float(threadIdx.x) + 0.5f;
+  out[blockIdx.x * n + threadIdx.x] = s[(threadIdx.x + 1) % n];
+}
+__global__ void early_exit(float* out) {
+  if (threadIdx.x == 5) return;
+  __syncthreads();
+  out[threadIdx.x] = 1.f;
+}
+__global__ void two_barriers(float* out) {
+  if (threadIdx.x < 32)
+    __syncthreads();
+  else
+    __syncthreads();
+  out[threadIdx.x] = 1.f;
+}
+__global__ void shuffles(int* out) {
+  const int lane = threadIdx.x & 31;
+  out[threadIdx.x * 4 + 0] = __shfl_xor_sync(0xffffffffu, lane, 1);
+  out[threadIdx.x * 4 + 1] = __shfl_down_sync(0xffffffffu, lane, 3, 8);
+  out[threadIdx.x * 4 + 2] = __shfl_up_sync(0xffffffffu, lane, 2);
+  out[threadIdx.x * 4 + 3] = __shfl_sync(0xffffffffu, lane, 7, 16);
+}
+__global__ void shuffle_missing_lane(int* out) {
+  const int lane = threadIdx.x & 31;
+  if (lane < 16) out[lane] = __shfl_xor_sync(0xffffffffu, lane, 1);
+}
+__global__ void shuffle_outside_mask(int* out) {
+  const int lane = threadIdx.x & 31;
+  if (lane < 16) out[lane] = __shfl_xor_sync(0x0000ffffu, lane, 16);
+}
+__global__ void read_shared_unwritten(float* out) {
+  NL_SHARED(float, s, 32);
+  out[threadIdx.x] = s[threadIdx.x];
+}
+__global__ void dynamic_touch(float* out) {
+  NL_DYNAMIC_SHARED(float, s);
+  s[threadIdx.x] = 2.f;
+  __syncthreads();
+  out[threadIdx.x] = s[threadIdx.x];
+}
+
+template <typename T>
+std::vector<T> host(const T* p, std::size_t n) {
+  std::vector<T> h(n);
+  CUDA_CHECK(cudaMemcpy(h.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost));
+  return h;
+}
+template <typename T>
+T* dev(std::size_t n) {
+  T* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, sizeof(T) * n));
+  return p;
+}
+// The launch's error message (after which the sticky error is cleared), or "" if it succeeded.
+template <typename F>
+std::string failure(F&& f) {
+  std::string what;
+  try {
+    f();
+  } catch (const CudaError& e) {
+    what = e.what();
+  }
+  cudaDeviceReset();
+  return what;
+}
+}  // namespace
+
+TEST_CASE("emulator: __syncthreads is a barrier, shared memory is per block", "[cuda-emu]") {
+  const int n = 256, blocks = 3;
+  float* out = dev<float>(n * blocks);
+  for (auto o : {emu::Order::forward, emu::Order::reverse}) {
+    emu::set_order(o);
+    NL_LAUNCH(barrier_exchange, blocks, n, 0, out, n);
+    const auto h = host(out, n * blocks);
+    for (int b = 0; b < blocks; ++b)
+      for (int t = 0; t < n; ++t) REQUIRE(h[b * n + t] == float((t + 1) % n) + 0.5f);
+  }
+  emu::set_order(emu::Order::forward);
+  cudaFree(out);
+}
+
+TEST_CASE("emulator: a missing barrier gives different bits in forward and reverse order", "[cuda-emu]") {
+  const int n = 64;
+  float* out = dev<float>(n);
+  emu::set_order(emu::Order::forward);
+  NL_LAUNCH(racy_exchange, 1, n, 0, out, n);
+  const auto fwd = host(out, n);
+  emu::set_order(emu::Order::reverse);
+  NL_LAUNCH(racy_exchange, 1, n, 0, out, n);
+  const auto rev = host(out, n);
+  emu::set_order(emu::Order::forward);
+  CHECK(std::isnan(fwd[0]));   // forward: thread 0 reads thread 1's slot before thread 1 ran
+  CHECK(rev[0] == 1.5f);       // reversed: thread 1 ran first
+  cudaFree(out);
+}
+
+TEST_CASE("emulator: warp shuffles of each kind and width", "[cuda-emu]") {
+  int* out = dev<int>(64 * 4);
+  NL_LAUNCH(shuffles, 1, 64, 0, out);
+  const auto h = host(out, 64 * 4);
+  for (int t = 0; t < 64; ++t) {
+    const int l = t & 31;
+    INFO("thread " << t);
+    CHECK(h[t * 4 + 0] == (l ^ 1));
+    CHECK(h[t * 4 + 1] == ((l % 8) + 3 < 8 ? l + 3 : l));  // down within segments of 8
+    CHECK(h[t * 4 + 2] == (l >= 2 ? l - 2 : l));
+    CHECK(h[t * 4 + 3] == (l / 16) * 16 + 7);              // broadcast of lane 7 of each half
+  }
+  cudaFree(out);
+}
+
+TEST_CASE("emulator: shared and new device memory start as NaN", "[cuda-emu]") {
+  float* out = dev<float>(32);
+  CHECK(std::isnan(host(out, 32)[3]));
+  NL_LAUNCH(read_shared_unwritten, 1, 32, 0, out);
+  CHECK(std::isnan(host(out, 32)[7]));
+  cudaFree(out);
+}
+
+TEST_CASE("emulator: barrier divergence is reported with kernel, block, thread and line", "[cuda-emu]") {
+  float* out = dev<float>(64);
+  const std::string a = failure([&] { NL_LAUNCH(early_exit, 2, 64, 0, out); });
+  INFO(a);
+  CHECK(a.find("barrier divergence") != std::string::npos);
+  CHECK(a.find("kernel early_exit, block (0,0,0)") != std::string::npos);
+  CHECK(a.find("thread (5,0,0) has exited") != std::string::npos);
+  CHECK(a.find("test_emu.cpp:") != std::string::npos);
+  const std::string b = failure([&] { NL_LAUNCH(two_barriers, 1, 64, 0, out); });
+  INFO(b);
+  CHECK(b.find("barrier divergence: waits at __syncthreads at") != std::string::npos);
+  cudaFree(out);
+}
+
+TEST_CASE("emulator: a shuffle lane that never arrives, and a read outside the mask", "[cuda-emu]") {
+  int* out = dev<int>(32);
+  const std::string a = failure([&] { NL_LAUNCH(shuffle_missing_lane, 1, 32, 0, out); });
+  INFO(a);
+  CHECK(a.find("lane 16 of the mask has exited without arriving") != std::string::npos);
+  const std::string b = failure([&] { NL_LAUNCH(shuffle_outside_mask, 1, 32, 0, out); });
+  INFO(b);
+  CHECK(b.find("reads lane 16, which is not in the mask") != std::string::npos);
+  cudaFree(out);
+}
+
+TEST_CASE("emulator: launch limits fail as CUDA's do", "[cuda-emu]") {
+  float* out = dev<float>(1024);
+  const std::string a = failure([&] { NL_LAUNCH(dynamic_touch, 1, 1025, 0, out); });
+  CHECK(a.find("invalid configuration argument") != std::string::npos);
+  const std::string b = failure([&] { NL_LAUNCH(dynamic_touch, 1, 32, 64 * 1024, out); });
+  CHECK(b.find("invalid argument") != std::string::npos);
+  CHECK(b.find("cudaFuncSetAttribute") != std::string::npos);
+  CUDA_CHECK(cudaFuncSetAttribute(dynamic_touch, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024));
+  NL_LAUNCH(dynamic_touch, 1, 32, 64 * 1024, out);  // allowed once the attribute is set
+  CHECK(host(out, 32)[31] == 2.f);
+  CHECK(cudaMemcpy(out, out + 1000, 100 * sizeof(float), cudaMemcpyDeviceToDevice) == cudaErrorInvalidValue);
+  cudaDeviceReset();
+  cudaFree(out);
+}
