@@ -33,6 +33,7 @@ EOF
   local log=$work/$name.log rc=0
   timeout 900 "$work/build/tests/cuda_parity" "$tests" >"$log" 2>&1 || rc=$?
   mv "$file.orig" "$file"
+  touch "$file"  # newer than the mutant's objects, so the next build compiles the original again
   if [ "$rc" -ne 0 ]; then
     echo "CAUGHT  $name (exit $rc): $(grep -m1 -E 'ERROR: AddressSanitizer|cuda emulator:|elements outside tolerance|FAILED' "$log" | cut -c1-220)"
   else
