@@ -201,8 +201,8 @@ void check_shape(const char* op, const char* name, const Tensor& t, const Shape&
 void check_same(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
   NL_CHECK(a.defined() && b.defined(), op, ": undefined tensor (", an, " or ", bn, ")");
   NL_CHECK(a.dtype() == b.dtype(), op, ": ", an, " is ", a.describe(), " but ", bn, " is ", b.describe());
-  NL_CHECK(a.device() == b.device(), op, ": ", an, " is ", a.describe(), " but ", bn, " is ",
-           b.describe());
+  NL_CHECK(a.device() == b.device(), op, ": tensors on different devices (", an, " is ", a.describe(), ", ", bn,
+           " is ", b.describe(), "); move them with to_device()");
 }
 
 }  // namespace normlab
