@@ -3,6 +3,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+
+#include "core/file.h"
 
 namespace normlab {
 namespace {
@@ -18,24 +21,19 @@ template <typename T> T get(std::istream& is, const std::string& path) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const NamedTensors& tensors) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    if (!os) throw Error(tmp + ": cannot open for writing");
-    os.write(kMagic, sizeof kMagic);
-    put<uint32_t>(os, kVersion);
-    put<uint32_t>(os, static_cast<uint32_t>(tensors.size()));
-    for (const auto& [name, t] : tensors) {
-      put<uint32_t>(os, static_cast<uint32_t>(name.size()));
-      os.write(name.data(), static_cast<std::streamsize>(name.size()));
-      put<uint32_t>(os, static_cast<uint32_t>(t->dtype()));
-      put<uint32_t>(os, static_cast<uint32_t>(t->ndim()));
-      for (int64_t d : t->shape()) put<int64_t>(os, d);
-      os.write(static_cast<const char*>(t->raw()), static_cast<std::streamsize>(t->nbytes()));
-    }
-    if (!os.flush()) throw Error(tmp + ": write failed");
+  std::ostringstream os;
+  os.write(kMagic, sizeof kMagic);
+  put<uint32_t>(os, kVersion);
+  put<uint32_t>(os, static_cast<uint32_t>(tensors.size()));
+  for (const auto& [name, t] : tensors) {
+    put<uint32_t>(os, static_cast<uint32_t>(name.size()));
+    os.write(name.data(), static_cast<std::streamsize>(name.size()));
+    put<uint32_t>(os, static_cast<uint32_t>(t->dtype()));
+    put<uint32_t>(os, static_cast<uint32_t>(t->ndim()));
+    for (int64_t d : t->shape()) put<int64_t>(os, d);
+    os.write(static_cast<const char*>(t->raw()), static_cast<std::streamsize>(t->nbytes()));
   }
-  std::filesystem::rename(tmp, path);
+  write_file_atomic(path, os.str());  // temp file + fsync + rename: never half-written
 }
 
 void load_checkpoint(const std::string& path, const NamedTensors& tensors) {

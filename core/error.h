@@ -18,6 +18,11 @@ struct InputError : Error {
   using Error::Error;
 };
 
+// A file could not be written (disk full, folder not writable): the app exits with code 4.
+struct IoError : Error {
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Args>
 std::string concat(Args&&... args) {

@@ -33,7 +33,8 @@ std::string slurp(const fs::path& p) {
 
 // Runs mnist_norm; returns its exit status (0 = success).
 int run(const std::string& args) {
-  const std::string cmd = std::string(NORMLAB_APP) + " " + args + " 2>&1";
+  const char* app = std::getenv("NORMLAB_APP");  // the GPU runbook runs the binaries from another folder
+  const std::string cmd = std::string(app && *app ? app : NORMLAB_APP) + " " + args + " 2>&1";
   std::printf("running: %s\n", cmd.c_str());
   std::fflush(stdout);
   return std::system(cmd.c_str());

@@ -23,6 +23,7 @@
 
 #include "apps/bench_kernels/cudnn_ref.h"
 #include "core/device.h"
+#include "core/file.h"
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "kernels/batchnorm.h"
@@ -337,13 +338,7 @@ int main(int argc, char** argv) {
           << rate << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct << ',' << r.ratio << ',' << r.max_abs_err
           << ',' << '"' << r.ref << '"' << ',' << '"' << r.note << '"' << '\n';
     }
-    const std::string tmp = o.csv + ".tmp";
-    {
-      std::ofstream os(tmp);
-      os << csv.str();
-      if (!os) throw Error("bench_kernels: cannot write " + tmp);
-    }
-    std::filesystem::rename(tmp, o.csv);
+    write_file_atomic(o.csv, csv.str());
     std::printf("\nratio = our median time / the reference's (below 1: ours is faster). CSV: %s\n", o.csv.c_str());
     bool failed = false;
     for (const auto& r : b.rows) failed = failed || !r.note.empty();

@@ -8,19 +8,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace normlab::app {
-
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    if (!os) throw Error(tmp + ": cannot open for writing (is the output folder writable?)");
-    os << content;
-    if (!os.flush()) throw Error(tmp + ": write failed (disk full?)");
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream is(path, std::ios::binary);

@@ -6,12 +6,14 @@
 //   mnist_norm explain                           BN, GN and LN worked by hand on real activations
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <thread>
 
 #include "apps/mnist_norm/explain.h"
 #include "apps/mnist_norm/plot.h"
+#include "apps/mnist_norm/resume.h"
 #include "apps/mnist_norm/train.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -41,7 +43,17 @@ void require(bool ok, const std::string& msg) {
   if (!ok) throw InputError(msg);
 }
 
+void finite(double v, const char* flag) {
+  if (!std::isfinite(v)) throw InputError(std::string(flag) + " must be a finite number, got " + std::to_string(v));
+}
+
 void validate(const TrainConfig& c) {
+  finite(c.lr, "--lr");
+  finite(c.l1, "--l1");
+  finite(c.weight_decay, "--weight-decay");
+  finite(c.momentum, "--momentum");
+  finite(c.dropout, "--dropout");
+  finite(c.rotate_deg, "--rotate");
   require(c.lr > 0, "--lr must be > 0 (e.g. --lr 0.05)");
   require(c.batch >= 1, "--batch must be >= 1 (e.g. --batch 128)");
   require(c.epochs >= 1, "--epochs must be >= 1");
@@ -106,6 +118,11 @@ int main(int argc, char** argv) {
   app.add_option("--test-limit", cfg.test_limit,
                  "evaluate on the first N test images only (0 = all; quick checks, e.g. under the CUDA emulator)")
       ->capture_default_str();
+  std::string resume_dir;
+  app.add_option("--resume", resume_dir,
+                 "continue the interrupted run or study in this folder where it stopped (its settings come from "
+                 "its command.json; finished runs are kept)");
+  app.add_flag("--overwrite", cfg.overwrite, "train into an --out folder that holds an earlier run");
   app.add_option("--device", cfg.device, "cpu, or cuda: the hand-written CUDA kernels on the GPU (same flags, same outputs)")
       ->capture_default_str();
 
@@ -119,6 +136,11 @@ int main(int argc, char** argv) {
   explain->add_option("--checkpoint", ex.checkpoint, "model.ckpt of a BN run (default: a freshly initialised net)");
   explain->add_option("--seed", ex.seed, "seed of the freshly initialised net")->capture_default_str();
   app.require_subcommand(0, 1);
+  app.footer(
+      "Exit codes: 0 success; 1 internal error; 2 bad input (a bad option, missing or corrupt data, an --out that "
+      "cannot be written, not enough memory), nothing written; 3 training diverged (non-finite or exploding loss): "
+      "the run stops, its last complete epoch stays resumable, no results; 4 a file could not be written (disk "
+      "full): the file being written is left as it was.");
 
   try {
     app.parse(argc, argv);
@@ -134,6 +156,18 @@ int main(int argc, char** argv) {
   try {
     if (*plot) return plot_dir(plot_dir_arg);
     if (*explain) return run_explain(ex);
+    if (!resume_dir.empty()) {  // the settings are the interrupted run's own
+      const std::string data = cfg.data;
+      for (const CLI::Option* o : app.get_options())
+        if (o->count() > 0 && o->get_name() != "--resume" && o->get_name() != "--data")
+          throw InputError("--resume takes every setting from " + resume_dir + "/command.json; give no " +
+                           o->get_name() + " with it (only --data, if the data moved)");
+      cfg = load_command(resume_dir);
+      if (!data.empty()) cfg.data = data;
+      cfg.resume = true;
+      validate(cfg);
+      return run_training(cfg);
+    }
     cfg.norms = parse_norms(norms);
     if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
     validate(cfg);
@@ -141,6 +175,9 @@ int main(int argc, char** argv) {
   } catch (const InputError& e) {
     std::fprintf(stderr, "mnist_norm: %s\n", e.what());
     return 2;
+  } catch (const IoError& e) {
+    std::fprintf(stderr, "mnist_norm: %s\n", e.what());
+    return 4;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist_norm: internal error: %s\n", e.what());
     return 1;

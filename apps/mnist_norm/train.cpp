@@ -1,18 +1,21 @@
 #include "apps/mnist_norm/train.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "apps/mnist_norm/io.h"
 #include "apps/mnist_norm/plot.h"
+#include "apps/mnist_norm/resume.h"
 #include "core/checkpoint.h"
 #include "core/device.h"
 #include "kernels/dispatch.h"
@@ -113,10 +116,25 @@ void progress(int epoch, int epochs, int b, int nb, int64_t images, double secs)
   std::fflush(stdout);
 }
 
+// A loss beyond this cannot come from training that works (chance is ln 10 = 2.3): the run diverged.
+constexpr double kDivergedLoss = 1000.0;
+
+// Non-finite values in any parameter (CPU: checked after every step).
+bool params_finite(Sequential& net) {
+  for (auto& p : net.parameters()) {
+    const float* v = p->value.data<float>();
+    for (int64_t i = 0; i < p->value.numel(); ++i)
+      if (!std::isfinite(v[i])) return false;
+  }
+  return true;
+}
+
 RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
-                     const MnistSplit& test, const std::string& dir) {
+                     const MnistSplit& test, const std::string& dir, bool resume) {
   fs::create_directories(dir);
-  for (const char* f : {"results.json", "misclassified.csv", "model.ckpt", "metrics.csv"}) fs::remove(fs::path(dir) / f);
+  if (!resume)
+    for (const char* f : {"results.json", "misclassified.csv", "model.ckpt", "metrics.csv", "resume.ckpt"})
+      fs::remove(fs::path(dir) / f);
   Rng rng(seed);
   NetConfig nc;
   nc.norm = norm;
@@ -124,7 +142,7 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   nc.norm_cfg.ln_per_element = cfg.ln_per_element;
   nc.dropout = cfg.dropout;
   auto net = build_mnist_net(nc, rng);  // initialised on the CPU: the same weights on every device
-  RunResult res{dir, norm, seed, net->num_parameters(), {}};
+  RunResult res{dir, norm, seed, net->num_parameters(), {}, "ok", ""};
 
   std::printf("\n== %s%s, seed %llu -> %s\n%s", norm_name(norm).c_str(), l1 > 0 ? " + L1" : "",
               static_cast<unsigned long long>(seed), dir.c_str(), net->summary({1, 1, 28, 28}, DType::f32).c_str());
@@ -158,11 +176,28 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   Tape tape;
   Tensor images, labels;
   EvalResult last;
-  double data_seconds = 0, eval_seconds = 0;
+  RunState st;
+  if (resume && load_run_state(dir, *net, opt, st, cfg.epochs)) {
+    res.epochs = st.epochs;
+    std::printf("resuming %s after epoch %d of %d (step %ld)\n", dir.c_str(), st.epochs_done, cfg.epochs, st.step);
+    write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
+  }
+  double data_seconds = st.data_seconds, eval_seconds = st.eval_seconds;
   int64_t mallocs_after_first_epoch = 0;
   const Tensor no_penalty;
-  long step = 0;
-  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+  long step = st.step;
+  // Stops the run: one line naming where and the fix; the last complete epoch's resume.ckpt stays.
+  auto diverged = [&](int epoch, const std::string& where, double loss) {
+    char b[400];
+    std::snprintf(b, sizeof b,
+                  "training diverged at epoch %d, %s: the loss is %g; lower --lr (it is %g) and train again",
+                  epoch, where.c_str(), loss, cfg.lr);
+    std::fprintf(stderr, "mnist_norm: %s (%s)\n", b, dir.c_str());
+    res.status = "diverged";
+    res.failure = b;
+    return res;
+  };
+  for (int epoch = st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     loader.start_epoch(epoch);
     // (loss + penalty) * n and the correct count, summed on the training device: on CUDA nothing in
@@ -178,15 +213,25 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
       Var x = make_var(images);
       x->requires_grad = false;
       LossResult lr = nll_loss(net->forward(x, ctx), labels, ctx);
+      if (dev == Device::cpu) {  // on the CPU the loss is at hand: a divergence stops the run in its step
+        const double loss = lr.value();
+        if (!std::isfinite(loss) || loss > kDivergedLoss)
+          return diverged(epoch, "step " + std::to_string(b + 1) + " of " + std::to_string(nb), loss);
+      }
       opt.zero_grad();
       tape.backward();
       opt.step(sched.at(step));
+      if (dev == Device::cpu && !params_finite(*net))
+        return diverged(epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value());
       ops::metrics_accumulate(acc, lr.logp, lr.loss, opt.penalty(), labels);
       seen += labels.numel();
       if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
     }
     const auto sums = acc.to_vector();  // on CUDA: the one wait for the GPU in the epoch
     const double train_secs = seconds_since(t0);
+    // On CUDA the loss is read once per epoch (a read per step would stall the GPU): the epoch is named.
+    const double mean_loss = sums[0] / static_cast<double>(seen);
+    if (!std::isfinite(mean_loss) || mean_loss > kDivergedLoss) return diverged(epoch, "during the epoch", mean_loss);
     const auto te = Clock::now();
     last = evaluate(*net, test_loader, no_penalty, epoch == cfg.epochs);
     eval_seconds += seconds_since(te);
@@ -200,7 +245,17 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
                 static_cast<double>(seen) / train_secs);
     std::fflush(stdout);
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
+    st.epochs_done = epoch;
+    st.step = step;
+    st.data_seconds = data_seconds;
+    st.eval_seconds = eval_seconds;
+    st.epochs = res.epochs;
+    save_run_state(dir, *net, opt, st, cfg.epochs);  // a kill from here on resumes after this epoch
   }
+
+  // Resumed after the last epoch's checkpoint but before the results: the final evaluation again
+  // (eval mode changes nothing, so it is the same as the one the interrupted run made).
+  if (last.pred.empty()) last = evaluate(*net, test_loader, no_penalty, true);
 
   // Checkpoints hold host copies, whatever the device: the same file loads on either.
   move_to(*net, Device::cpu);
@@ -234,7 +289,14 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
                 static_cast<long long>(ms.mallocs), static_cast<long long>(ms.allocations),
                 static_cast<long long>(mallocs_after_first_epoch));
   }
+  if (f.test_acc < kSanityAccuracy) {
+    res.status = "below_sanity";
+    std::printf("WARNING: final test accuracy %.2f%% is below the %.0f%% sanity threshold (chance is 10%%): this "
+                "run did not learn; try a lower --lr\n", f.test_acc, kSanityAccuracy);
+  }
+  out["status"] = res.status;
   write_file_atomic((fs::path(dir) / "results.json").string(), out.dump(2) + "\n");
+  remove_run_state(dir);
   std::printf("final (epoch %d): test acc %.2f%%, test loss %.4f; %lld parameters; %.2f s/epoch "
               "(of which data+augmentation %.2f s); results in %s\n",
               f.epoch, f.test_acc, f.test_loss, static_cast<long long>(res.params), train_total / cfg.epochs,
@@ -254,14 +316,25 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
 void write_summary(const std::string& dir, const std::vector<RunResult>& runs, const std::vector<Norm>& norms,
                    const TrainConfig& cfg) {
   std::ostringstream csv;
-  csv << "norm,seed,parameters,final_test_acc,final_test_loss,mean_epoch_seconds,run\n";
-  json jn = json::array();
+  csv << "norm,seed,parameters,final_test_acc,final_test_loss,mean_epoch_seconds,run,status\n";
+  json failed = json::array(), jn = json::array();
   for (const auto& r : runs) {
+    if (r.status != "ok") {
+      failed.push_back({{"run", fs::path(r.dir).filename().string()}, {"status", r.status}, {"failure", r.failure}});
+      std::printf("%s: %s%s%s\n", fs::path(r.dir).filename().string().c_str(),
+                  r.status == "diverged" ? "DIVERGED" : "BELOW THE SANITY THRESHOLD",
+                  r.failure.empty() ? "" : ": ", r.failure.c_str());
+    }
+    if (r.status == "diverged") {  // no final metrics: listed, left out of the means
+      csv << norm_name(r.norm) << ',' << r.seed << ',' << r.params << ",,,," << fs::path(r.dir).filename().string()
+          << ",diverged\n";
+      continue;
+    }
     double secs = 0;
     for (const auto& m : r.epochs) secs += m.seconds;
     csv << norm_name(r.norm) << ',' << r.seed << ',' << r.params << ',' << r.epochs.back().test_acc << ','
         << r.epochs.back().test_loss << ',' << secs / static_cast<double>(r.epochs.size()) << ','
-        << fs::path(r.dir).filename().string() << '\n';
+        << fs::path(r.dir).filename().string() << ',' << r.status << '\n';
   }
   std::printf("\n%-6s %-8s %6s %22s %22s %10s\n", "norm", "params", "seeds", "final test acc (%)", "final test loss",
               "s/epoch");
@@ -270,7 +343,7 @@ void write_summary(const std::string& dir, const std::vector<RunResult>& runs, c
     std::vector<std::string> run_dirs;
     int64_t params = 0;
     for (const auto& r : runs)
-      if (r.norm == n) {
+      if (r.norm == n && r.status != "diverged") {
         acc.push_back(r.epochs.back().test_acc);
         loss.push_back(r.epochs.back().test_loss);
         double s = 0;
@@ -279,6 +352,7 @@ void write_summary(const std::string& dir, const std::vector<RunResult>& runs, c
         params = r.params;
         run_dirs.push_back(fs::path(r.dir).filename().string());
       }
+    if (acc.empty()) continue;  // every run of this norm diverged
     auto [am, as] = mean_std(acc);
     auto [lm, ls] = mean_std(loss);
     auto [sm, ss] = mean_std(secs);
@@ -292,10 +366,67 @@ void write_summary(const std::string& dir, const std::vector<RunResult>& runs, c
     std::printf("%-6s %-8lld %6zu %22s %22s %10.2f\n", (norm_name(n) + (l1 > 0 ? "+L1" : "")).c_str(),
                 static_cast<long long>(params), acc.size(), b, c, sm);
   }
-  json summary = {{"epochs", cfg.epochs}, {"seed", cfg.seed}, {"seeds", cfg.seeds}, {"threads", cfg.threads},
-                  {"device", cfg.device}, {"norms", jn}};
+  json summary = {{"epochs", cfg.epochs}, {"seed", cfg.seed},   {"seeds", cfg.seeds}, {"threads", cfg.threads},
+                  {"device", cfg.device}, {"norms", jn}, {"failed_runs", failed}};
   write_file_atomic((fs::path(dir) / "summary.csv").string(), csv.str());
   write_file_atomic((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
+}
+
+// A finished run of an earlier, interrupted study: its results and metrics as the summary needs them.
+RunResult load_finished(const std::string& dir, Norm norm, uint64_t seed) {
+  const json r = json::parse(read_file((fs::path(dir) / "results.json").string()));
+  RunResult res{dir, norm, seed, r.at("parameters").get<int64_t>(), {}, r.value("status", std::string("ok")), ""};
+  std::istringstream is(read_file((fs::path(dir) / "metrics.csv").string()));
+  std::string line;
+  std::getline(is, line);  // header
+  while (std::getline(is, line)) {
+    EpochMetrics m{};
+    if (std::sscanf(line.c_str(), "%d,%lf,%lf,%lf,%lf,%lf", &m.epoch, &m.train_loss, &m.train_acc, &m.test_loss,
+                    &m.test_acc, &m.seconds) == 6)
+      res.epochs.push_back(m);
+  }
+  if (res.epochs.empty()) throw InputError(dir + "/metrics.csv: no epochs; remove " + dir + " and resume again");
+  return res;
+}
+
+// The output folder: refused when it holds an earlier run (unless --overwrite), created, writable.
+void prepare_out(const std::string& out, bool overwrite) {
+  for (const char* f : {"command.json", "results.json", "summary.json", "metrics.csv", "resume.ckpt"})
+    if (fs::exists(fs::path(out) / f) && !overwrite)
+      throw InputError("--out " + out + " holds an earlier run (" + f + "): continue it with --resume " + out +
+                       ", or pass --overwrite to train into it again");
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out))
+    throw InputError("--out " + out + ": cannot create this folder (" + (ec ? ec.message() : "not a folder") +
+                     "); choose a writable place");
+  if (::access(out.c_str(), W_OK) != 0)
+    throw InputError("--out " + out + ": the folder is not writable; choose a writable place");
+}
+
+// Refuses a run whose memory need (dataset + activations of one batch, measured per image on this
+// model) is beyond what the machine has available now.
+void check_memory(int batch, int64_t images) {
+  constexpr double kBytesPerImage = 784 * 4;         // the dataset in float32
+  // Forward values and gradients of one image: peak RSS grew by 0.475 MB per image from --batch 512 to
+  // 2048 (--train-limit 2048, CPU); rounded up.
+  constexpr double kActivationBytesPerImage = 0.5e6;
+  const double need = static_cast<double>(images) * kBytesPerImage + batch * kActivationBytesPerImage + 256e6;
+  std::ifstream mi("/proc/meminfo");
+  std::string key;
+  double kb = 0, avail = 0;
+  while (mi >> key >> kb) {
+    if (key == "MemAvailable:") avail = kb * 1024;
+    mi.ignore(64, '\n');
+  }
+  if (avail > 0 && need > avail) {
+    char b[300];
+    std::snprintf(b, sizeof b,
+                  "--batch %d needs about %.1f GiB of memory, and this machine has %.1f GiB available: use a smaller "
+                  "--batch (each image of a batch needs about %.1f MB)",
+                  batch, need / 1073741824.0, avail / 1073741824.0, kActivationBytesPerImage / 1e6);
+    throw InputError(b);
+  }
 }
 
 }  // namespace
@@ -306,6 +437,12 @@ int run_training(const TrainConfig& cfg) {
   // Everything that can be wrong with the input is found before anything is written.
   MnistSplit train = load_mnist(data, true, cfg.train_limit);
   MnistSplit test = load_mnist(data, false, cfg.test_limit);
+  if (cfg.batch > train.size())
+    throw InputError("--batch " + std::to_string(cfg.batch) + " is larger than the training set (" +
+                     std::to_string(train.size()) + " images): use --batch " +
+                     std::to_string(std::min<int64_t>(128, train.size())) + " or any size up to " +
+                     std::to_string(train.size()));
+  check_memory(cfg.batch, train.size() + test.size());
   const bool study = cfg.norms.size() > 1 || cfg.seeds > 1;
   std::string out = cfg.out;
   if (out.empty()) {
@@ -316,17 +453,33 @@ int run_training(const TrainConfig& cfg) {
     }
     out = "runs/" + (study ? "study-" + tag : tag) + "-" + timestamp();
   }
+  if (!cfg.resume) {
+    prepare_out(out, cfg.overwrite);
+    TrainConfig saved = cfg;
+    saved.out = out;
+    save_command(out, saved);
+  }
   std::printf("normlab mnist_norm: %lld training / %lld test images from %s; %d thread(s); output %s\n",
               static_cast<long long>(train.size()), static_cast<long long>(test.size()), data.c_str(), cfg.threads,
               out.c_str());
   std::vector<RunResult> runs;
+  bool any_diverged = false;
   // Seed-major order: every norm's first seed finishes before any second seed starts.
   for (int s = 0; s < cfg.seeds; ++s)
     for (Norm n : cfg.norms) {
       const uint64_t seed = cfg.seed + static_cast<uint64_t>(s);
       const double l1 = (n == Norm::bn || cfg.norms.size() == 1) ? cfg.l1 : 0.0;
       const std::string dir = study ? (fs::path(out) / (norm_name(n) + "-s" + std::to_string(seed))).string() : out;
-      runs.push_back(train_one(cfg, n, seed, l1, train, test, dir));
+      if (cfg.resume && fs::exists(fs::path(dir) / "results.json")) {
+        std::printf("%s: finished before, kept as it is\n", dir.c_str());
+        runs.push_back(load_finished(dir, n, seed));
+        continue;
+      }
+      runs.push_back(train_one(cfg, n, seed, l1, train, test, dir, cfg.resume));
+      if (runs.back().status == "diverged") {
+        any_diverged = true;
+        if (!study) return 3;  // the last good checkpoint (resume.ckpt) stays; no results, no figures
+      }
     }
   if (study) write_summary(out, runs, cfg.norms, cfg);
   if (gnuplot_available()) {
@@ -335,7 +488,7 @@ int run_training(const TrainConfig& cfg) {
     std::printf("gnuplot not found: training results are saved; install gnuplot (scripts/install-deps.sh) and run\n"
                 "  mnist_norm plot %s\nto draw the figures.\n", out.c_str());
   }
-  return 0;
+  return any_diverged ? 3 : 0;
 }
 
 }  // namespace normlab::app

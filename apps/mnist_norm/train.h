@@ -32,6 +32,8 @@ struct TrainConfig {
   int64_t train_limit = 0;
   int64_t test_limit = 0;
   std::string device = "cpu";
+  bool resume = false;     // continue the run or study in `out` (its command.json) where it stopped
+  bool overwrite = false;  // train into a folder that holds a previous run
 };
 
 struct EpochMetrics {
@@ -45,10 +47,17 @@ struct RunResult {
   uint64_t seed;
   int64_t params;
   std::vector<EpochMetrics> epochs;
+  std::string status = "ok";  // ok, diverged (stopped, exit 3) or below_sanity (finished without learning)
+  std::string failure;        // the divergence message
 };
 
+// A run that ends below this test accuracy is flagged: it did not learn (chance is 10%).
+constexpr double kSanityAccuracy = 20.0;
+
 // Trains every (norm, seed) of cfg into its run folder; with one norm and one seed the folder is
-// cfg.out itself, otherwise cfg.out/<norm>-s<seed>, plus summary.csv/json in cfg.out. Returns 0.
+// cfg.out itself, otherwise cfg.out/<norm>-s<seed>, plus summary.csv/json in cfg.out. With
+// cfg.resume, finished runs are kept and an interrupted one continues after its last epoch.
+// Returns the exit code: 0, or 3 when a run diverged (a study goes on with its other runs).
 int run_training(const TrainConfig& cfg);
 
 }  // namespace normlab::app
