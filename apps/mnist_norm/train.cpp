@@ -187,11 +187,10 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   const Tensor no_penalty;
   long step = st.step;
   // Stops the run: one line naming where and the fix; the last complete epoch's resume.ckpt stays.
-  auto diverged = [&](int epoch, const std::string& where, double loss) {
+  auto diverged = [&](int epoch, const std::string& where, double loss, const char* what = "the loss") {
     char b[400];
-    std::snprintf(b, sizeof b,
-                  "training diverged at epoch %d, %s: the loss is %g; lower --lr (it is %g) and train again",
-                  epoch, where.c_str(), loss, cfg.lr);
+    std::snprintf(b, sizeof b, "training diverged at epoch %d, %s: %s is %g; lower --lr (it is %g) and train again",
+                  epoch, where.c_str(), what, loss, cfg.lr);
     std::fprintf(stderr, "mnist_norm: %s (%s)\n", b, dir.c_str());
     res.status = "diverged";
     res.failure = b;
@@ -222,7 +221,8 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
       tape.backward();
       opt.step(sched.at(step));
       if (dev == Device::cpu && !params_finite(*net))
-        return diverged(epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value());
+        return diverged(epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value(),
+                        "the step's loss");
       ops::metrics_accumulate(acc, lr.logp, lr.loss, opt.penalty(), labels);
       seen += labels.numel();
       if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
@@ -231,10 +231,14 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     const double train_secs = seconds_since(t0);
     // On CUDA the loss is read once per epoch (a read per step would stall the GPU): the epoch is named.
     const double mean_loss = sums[0] / static_cast<double>(seen);
-    if (!std::isfinite(mean_loss) || mean_loss > kDivergedLoss) return diverged(epoch, "during the epoch", mean_loss);
+    if (!std::isfinite(mean_loss) || mean_loss > kDivergedLoss)
+      return diverged(epoch, "during the epoch", mean_loss, "the mean training loss");
     const auto te = Clock::now();
     last = evaluate(*net, test_loader, no_penalty, epoch == cfg.epochs);
     eval_seconds += seconds_since(te);
+    // Training can look sane while the model in eval mode has exploded (BN's running statistics).
+    if (!std::isfinite(last.loss) || last.loss > kDivergedLoss)
+      return diverged(epoch, "at its end", last.loss, "the test loss");
     if (epoch == 1) mallocs_after_first_epoch = cuda_memory_stats().mallocs;
     EpochMetrics m{epoch, sums[0] / static_cast<double>(seen), 100.0 * sums[1] / static_cast<double>(seen),
                    last.loss, last.acc, train_secs};
