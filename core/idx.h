@@ -18,4 +18,8 @@ struct IdxArray {
 // Reads an IDX file of unsigned bytes with `ndims` dimensions.
 IdxArray read_idx(const std::string& path, int ndims);
 
+// The same from the file's bytes (gzip or raw), `name` naming it in errors. On success the product
+// of dims equals data.size(). (read_idx reads the file and calls this; the fuzzer calls it directly.)
+IdxArray parse_idx(const std::vector<uint8_t>& file_bytes, const std::string& name, int ndims);
+
 }  // namespace normlab

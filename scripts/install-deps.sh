@@ -3,7 +3,8 @@
 # already present are left alone, and apt is only called when something is missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libeigen3-dev catch2 zlib1g-dev libcli11-dev nlohmann-json3-dev
-      libgnuplot-iostream-dev libboost-iostreams-dev libboost-filesystem-dev libboost-context-dev gnuplot-nox)
+      libgnuplot-iostream-dev libboost-iostreams-dev libboost-filesystem-dev libboost-context-dev gnuplot-nox
+      clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
