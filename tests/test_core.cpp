@@ -1,3 +1,7 @@
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
 // Tensor checks, the tape, checkpoints, determinism and the model's size.
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -5,6 +9,7 @@
 
 #include "core/checkpoint.h"
 #include "core/device.h"
+#include "core/file.h"
 #include "kernels/dispatch.h"
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
@@ -115,4 +120,35 @@ TEST_CASE("same seed, same thread count: bit-identical training steps", "[core][
     CHECK(a != c);
     CHECK(a[2] < a[0]);  // and it learns: the loss falls over three steps on one batch
   }
+}
+
+TEST_CASE("write_file_atomic: a failed write (disk full) leaves the old file and no temp file", "[core]") {
+  const fs::path dir = fs::temp_directory_path() / ("normlab_full_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "results.json").string();
+  write_file_atomic(path, "old contents\n");
+  // A file-size limit makes write() fail with EFBIG, as a full disk fails it with ENOSPC.
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit small = old;
+  small.rlim_cur = 4096;
+  auto prev = std::signal(SIGXFSZ, SIG_IGN);
+  setrlimit(RLIMIT_FSIZE, &small);
+  std::string what;
+  try {
+    write_file_atomic(path, std::string(100000, 'x'));
+  } catch (const IoError& e) {
+    what = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &old);
+  std::signal(SIGXFSZ, prev);
+  INFO(what);
+  CHECK(what.find("write failed") != std::string::npos);
+  CHECK(what.find("is unchanged") != std::string::npos);
+  std::ifstream is(path);
+  std::string line;
+  std::getline(is, line);
+  CHECK(line == "old contents");
+  CHECK(!fs::exists(path + ".tmp"));
+  fs::remove_all(dir);
 }
