@@ -16,4 +16,8 @@ LossResult nll_loss(const Var& logits, const Tensor& labels, Context& ctx) {
   return r;
 }
 
+void accumulate_metrics(Tensor& acc, const LossResult& r, const Tensor& penalty, const Tensor& labels) {
+  ops::metrics_accumulate(acc, r.logp, r.loss, penalty, labels);
+}
+
 }  // namespace normlab

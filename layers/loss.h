@@ -13,4 +13,8 @@ struct LossResult {
 // Records, when ctx.tape is set, the closure that seeds d(loss)/d(logits) (dloss = 1).
 LossResult nll_loss(const Var& logits, const Tensor& labels, Context& ctx);
 
+// The epoch's running sums, on the loss's device (no wait for the GPU): acc f64 [2] +=
+// {(loss + sum of penalty terms) * N, correct predictions}; penalty [P] or undefined (kernels/metrics.h).
+void accumulate_metrics(Tensor& acc, const LossResult& r, const Tensor& penalty, const Tensor& labels);
+
 }  // namespace normlab

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/autograd.h"
+#include "layers/autograd.h"
 
 namespace normlab {
 

@@ -7,7 +7,7 @@
 #pragma once
 #include <vector>
 
-#include "core/autograd.h"
+#include "layers/autograd.h"
 
 namespace normlab {
 

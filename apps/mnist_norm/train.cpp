@@ -18,7 +18,6 @@
 #include "apps/mnist_norm/resume.h"
 #include "core/checkpoint.h"
 #include "core/device.h"
-#include "kernels/dispatch.h"
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
@@ -54,7 +53,7 @@ EvalResult evaluate(Sequential& net, BatchLoader& loader, const Tensor& no_penal
     Var x = make_var(images);
     x->requires_grad = false;
     LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
-    ops::metrics_accumulate(acc, lr.logp, lr.loss, no_penalty, labels);
+    accumulate_metrics(acc, lr, no_penalty, labels);
     seen += labels.numel();
     if (keep_predictions) {
       const Tensor lp = lr.logp.to_device(Device::cpu);
@@ -223,7 +222,7 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
       if (dev == Device::cpu && !params_finite(*net))
         return diverged(epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value(),
                         "the step's loss");
-      ops::metrics_accumulate(acc, lr.logp, lr.loss, opt.penalty(), labels);
+      accumulate_metrics(acc, lr, opt.penalty(), labels);
       seen += labels.numel();
       if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
     }

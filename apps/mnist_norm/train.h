@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "core/mnist.h"
 #include "core/schedule.h"
+#include "layers/batch_loader.h"
 #include "layers/norm.h"
 
 namespace normlab::app {

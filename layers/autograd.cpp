@@ -1,4 +1,4 @@
-#include "core/autograd.h"
+#include "layers/autograd.h"
 
 #include "kernels/dispatch.h"
 
