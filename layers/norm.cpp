@@ -4,19 +4,11 @@
 
 namespace normlab {
 
-std::string norm_name(Norm n) {
-  switch (n) {
-    case Norm::bn: return "bn";
-    case Norm::gn: return "gn";
-    case Norm::ln: return "ln";
-  }
-  return "?";
-}
+std::string norm_name(Norm n) { return norm_spec(n).name; }
 
 std::optional<Norm> parse_norm(const std::string& s) {
-  if (s == "bn") return Norm::bn;
-  if (s == "gn") return Norm::gn;
-  if (s == "ln") return Norm::ln;
+  for (const NormSpec& r : norm_table())
+    if (s == r.name) return r.norm;
   return std::nullopt;
 }
 
@@ -58,9 +50,7 @@ Var BatchNorm2d::forward(const Var& x, Context& ctx) {
 // ---- GroupNorm ---------------------------------------------------------------------------
 GroupNorm::GroupNorm(int c, const NormConfig& cfg, DType d)
     : gamma(ones_param({c}, d)), beta(zeros_param({c}, d)), groups_(cfg.groups), eps_(cfg.eps) {
-  if (groups_ < 1 || c % groups_ != 0)
-    throw InputError("--groups " + std::to_string(groups_) + " does not divide a layer with " + std::to_string(c) +
-                     " channels: choose a G that divides every layer's channel count");
+  if (groups_ < 1 || c % groups_ != 0) throw GroupCountError(groups_, c);
 }
 
 std::string GroupNorm::kind() const {
@@ -115,12 +105,44 @@ Var LayerNorm::forward(const Var& x, Context& ctx) {
 }
 
 std::unique_ptr<Module> make_norm(Norm n, const Shape& chw, const NormConfig& cfg, DType dtype) {
-  switch (n) {
-    case Norm::bn: return std::make_unique<BatchNorm2d>(static_cast<int>(chw[0]), cfg, dtype);
-    case Norm::gn: return std::make_unique<GroupNorm>(static_cast<int>(chw[0]), cfg, dtype);
-    case Norm::ln: return std::make_unique<LayerNorm>(chw, cfg, dtype);
-  }
-  throw Error("make_norm: unknown norm");
+  return norm_spec(n).make(chw, cfg, dtype);
+}
+
+GroupCountError::GroupCountError(int g, int c)
+    : InputError("GroupNorm: " + std::to_string(g) + " groups do not divide a layer with " + std::to_string(c) +
+                 " channels; choose a group count that divides every layer's channel count"),
+      groups(g),
+      channels(c) {}
+
+const std::vector<NormSpec>& norm_table() {
+  static const std::vector<NormSpec> t = {
+      {Norm::bn, "bn", "BN", "Batch Norm", true,
+       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<Module> {
+         return std::make_unique<BatchNorm2d>(static_cast<int>(chw[0]), c, d);
+       }},
+      {Norm::gn, "gn", "GN", "Group Norm", false,
+       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<Module> {
+         return std::make_unique<GroupNorm>(static_cast<int>(chw[0]), c, d);
+       }},
+      {Norm::ln, "ln", "LN", "Layer Norm", false,
+       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<Module> {
+         return std::make_unique<LayerNorm>(chw, c, d);
+       }},
+  };
+  return t;
+}
+
+const NormSpec& norm_spec(Norm n) {
+  for (const NormSpec& r : norm_table())
+    if (r.norm == n) return r;
+  throw Error("norm_spec: a Norm without a row in norm_table()");
+}
+
+std::string norm_choices() {
+  const auto& t = norm_table();
+  std::string s;
+  for (std::size_t i = 0; i < t.size(); ++i) s += std::string(i == 0 ? "" : i + 1 == t.size() ? " or " : ", ") + t[i].name;
+  return s;
 }
 
 }  // namespace normlab

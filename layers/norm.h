@@ -4,8 +4,10 @@
 //   LayerNorm    statistics over (C, H, W) per sample; affine per channel (default) or per element
 // Math: kernels/batchnorm.h, kernels/groupnorm.h, kernels/layernorm.h.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "layers/module.h"
 
@@ -68,5 +70,25 @@ class LayerNorm : public Module {
 
 // The normalization layer for `n` after a layer with output [C, H, W].
 std::unique_ptr<Module> make_norm(Norm n, const Shape& chw, const NormConfig& cfg, DType dtype);
+
+// A norm is one row of this table: the CLI, the figures, the summaries and the tests iterate it, so a
+// new norm is a new row (plus its layer class above).
+struct NormSpec {
+  Norm norm;
+  const char* name;   // on the command line and in folder names: "bn"
+  const char* label;  // in figures and tables: "BN"
+  const char* title;  // "Batch Norm"
+  bool l1_in_study;   // the study trains this norm with --l1 (BN + L1); the others without
+  std::unique_ptr<Module> (*make)(const Shape& chw, const NormConfig& cfg, DType dtype);
+};
+const std::vector<NormSpec>& norm_table();
+const NormSpec& norm_spec(Norm n);
+std::string norm_choices();  // "bn, gn or ln", for messages
+
+// A group count that does not divide a layer's channels (GroupNorm's constructor throws it).
+struct GroupCountError : InputError {
+  GroupCountError(int groups_, int channels_);
+  int groups, channels;
+};
 
 }  // namespace normlab

@@ -63,7 +63,8 @@ TEST_CASE("checkpoint round trip, temp file + rename, and corrupt files rejected
 }
 
 TEST_CASE("the MNIST net has under 10,000 parameters for every norm", "[model]") {
-  for (Norm n : {Norm::bn, Norm::gn, Norm::ln}) {
+  for (const NormSpec& spec : norm_table()) {
+    const Norm n = spec.norm;
     Rng rng(1);
     NetConfig nc;
     nc.norm = n;
@@ -114,7 +115,8 @@ std::vector<double> train_steps(uint64_t seed, Norm norm) {
 }  // namespace
 
 TEST_CASE("same seed, same thread count: bit-identical training steps", "[core][determinism]") {
-  for (Norm n : {Norm::bn, Norm::gn, Norm::ln}) {
+  for (const NormSpec& spec : norm_table()) {
+    const Norm n = spec.norm;
     const auto a = train_steps(5, n), b = train_steps(5, n), c = train_steps(6, n);
     CHECK(a == b);  // exact equality, not a tolerance
     CHECK(a != c);

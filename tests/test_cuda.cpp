@@ -221,8 +221,8 @@ std::vector<OpCase> pointwise_cases() {
 // One training step of the whole model per norm: every parameter's gradient, then after SGD.
 std::vector<OpCase> model_cases() {
   std::vector<OpCase> v;
-  for (Norm norm : {Norm::bn, Norm::gn, Norm::ln})
-    v.push_back({"model training step, " + norm_name(norm) + ", batch 3", [norm](Device d) {
+  for (const NormSpec& spec : norm_table())
+    v.push_back({"model training step, " + std::string(spec.name) + ", batch 3", [norm = spec.norm](Device d) {
                    const int N = 3;  // odd batch
                    std::vector<double> lab(N);
                    for (int i = 0; i < N; ++i) lab[i] = (i * 4) % 10;

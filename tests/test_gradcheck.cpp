@@ -176,7 +176,8 @@ TEST_CASE("L1 and L2 penalty gradients", "[grad][penalty]") {
 }
 
 TEST_CASE("whole model on a tiny batch, each norm", "[grad][model]") {
-  for (Norm n : {Norm::bn, Norm::gn, Norm::ln}) {
+  for (const NormSpec& spec : norm_table()) {
+    const Norm n = spec.norm;
     DYNAMIC_SECTION(norm_name(n)) {
       Rng rng(23);
       NetConfig nc;

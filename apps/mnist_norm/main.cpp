@@ -24,18 +24,24 @@ using namespace normlab::app;
 
 namespace {
 
+std::string all_norms() {  // "bn,gn,ln"
+  std::string s;
+  for (const NormSpec& r : norm_table()) s += (s.empty() ? "" : ",") + std::string(r.name);
+  return s;
+}
+
 std::vector<Norm> parse_norms(const std::string& list) {
   std::vector<Norm> out;
   std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ',')) {
     auto n = parse_norm(item);
-    if (!n) throw InputError("--norm: unknown norm '" + item + "'; use bn, gn or ln, or a list such as bn,gn,ln");
+    if (!n) throw InputError("--norm: unknown norm '" + item + "'; use " + norm_choices() + ", or a list such as " + all_norms());
     for (Norm m : out)
       if (m == *n) throw InputError("--norm: '" + item + "' is listed twice; list each norm once");
     out.push_back(*n);
   }
-  if (out.empty()) throw InputError("--norm: empty; use bn, gn or ln, or a list such as bn,gn,ln");
+  if (out.empty()) throw InputError("--norm: empty; use " + norm_choices() + ", or a list such as " + all_norms());
   return out;
 }
 
@@ -72,7 +78,12 @@ void validate(const TrainConfig& c) {
     NetConfig nc;
     nc.norm = Norm::gn;
     nc.norm_cfg.groups = c.groups;
-    build_mnist_net(nc, rng);
+    try {
+      build_mnist_net(nc, rng);
+    } catch (const GroupCountError& e) {
+      throw InputError("--groups " + std::to_string(e.groups) + " does not divide a layer with " +
+                       std::to_string(e.channels) + " channels: choose a G that divides every layer's channel count");
+    }
   }
   require(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda");
   if (c.device == "cuda") {
@@ -89,7 +100,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "normlab 0.1.0");
   TrainConfig cfg;
   std::string norms = "bn";
-  app.add_option("--norm", norms, "bn, gn, ln, or a comma list (bn,gn,ln) to train each in turn (the study)")
+  app.add_option("--norm", norms, norm_choices() + ", or a comma list (" + all_norms() + ") to train each in turn (the study)")
       ->capture_default_str();
   app.add_option("--groups", cfg.groups, "GN group count (must divide 8 and 16: 1, 2, 4 or 8)")->capture_default_str();
   app.add_flag("--ln-per-element", cfg.ln_per_element,

@@ -13,6 +13,7 @@
 
 #include "apps/mnist_norm/io.h"
 #include "core/error.h"
+#include "layers/norm.h"
 
 namespace normlab::app {
 namespace fs = std::filesystem;
@@ -59,7 +60,8 @@ std::vector<std::map<std::string, double>> read_metrics(const std::string& path)
 }
 
 std::string pretty(const std::string& norm, double l1) {
-  std::string s = norm == "bn" ? "BN" : norm == "gn" ? "GN" : norm == "ln" ? "LN" : norm;
+  const auto n = parse_norm(norm);
+  std::string s = n ? norm_spec(*n).label : norm;
   if (l1 > 0) s += " + L1";
   return s;
 }

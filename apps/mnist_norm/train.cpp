@@ -359,7 +359,7 @@ void write_summary(const std::string& dir, const std::vector<RunResult>& runs, c
     auto [am, as] = mean_std(acc);
     auto [lm, ls] = mean_std(loss);
     auto [sm, ss] = mean_std(secs);
-    const double l1 = (n == Norm::bn || norms.size() == 1) ? cfg.l1 : 0.0;
+    const double l1 = (norm_spec(n).l1_in_study || norms.size() == 1) ? cfg.l1 : 0.0;
     jn.push_back({{"norm", norm_name(n)}, {"l1", l1}, {"parameters", params}, {"seeds", acc.size()},
                   {"test_acc_mean", am}, {"test_acc_std", as}, {"test_loss_mean", lm}, {"test_loss_std", ls},
                   {"epoch_seconds_mean", sm}, {"runs", run_dirs}});
@@ -471,7 +471,7 @@ int run_training(const TrainConfig& cfg) {
   for (int s = 0; s < cfg.seeds; ++s)
     for (Norm n : cfg.norms) {
       const uint64_t seed = cfg.seed + static_cast<uint64_t>(s);
-      const double l1 = (n == Norm::bn || cfg.norms.size() == 1) ? cfg.l1 : 0.0;
+      const double l1 = (norm_spec(n).l1_in_study || cfg.norms.size() == 1) ? cfg.l1 : 0.0;
       const std::string dir = study ? (fs::path(out) / (norm_name(n) + "-s" + std::to_string(seed))).string() : out;
       if (cfg.resume && fs::exists(fs::path(dir) / "results.json")) {
         std::printf("%s: finished before, kept as it is\n", dir.c_str());
