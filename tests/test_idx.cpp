@@ -72,6 +72,10 @@ TEST_CASE("IDX: malformed files are rejected with a message naming file and fix"
     write_raw(t.p / "t", b);
     REQUIRE_THROWS_WITH(read_idx((t.p / "t").string(), 3), Catch::Contains("does not match its header"));
   }
+  SECTION("header sizes whose product overflows 64 bits (2^22 x 2^21 x 2^21 = 2^64)") {
+    write_raw(t.p / "o", idx_bytes(0x803, {1u << 22, 1u << 21, 1u << 21}, 0));
+    REQUIRE_THROWS_WITH(read_idx((t.p / "o").string(), 3), Catch::Contains("does not match its header"));
+  }
   SECTION("truncated gzip") {
     write_gz(t.p / "z.gz", good);
     fs::resize_file(t.p / "z.gz", fs::file_size(t.p / "z.gz") / 2);
