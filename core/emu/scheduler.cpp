@@ -71,7 +71,6 @@ struct Worker {
   fcontext_t master = nullptr;  // the launching thread's own stack
   std::string error;
   std::vector<std::pair<const void*, std::unique_ptr<unsigned char[]>>> shared;
-  std::vector<std::size_t> shared_bytes;
   std::size_t static_bytes = 0, dynamic_bytes = 0;
   std::unique_ptr<unsigned char[]> dynamic;
 };
@@ -288,7 +287,6 @@ std::vector<unsigned> release() {
 void run_block(std::size_t shmem) {
   W.error.clear();
   W.shared.clear();
-  W.shared_bytes.clear();
   W.static_bytes = 0;
   W.dynamic_bytes = shmem;
   W.dynamic.reset(new unsigned char[shmem]);  // (a zero-size block too: any access is then caught)
