@@ -28,7 +28,6 @@ void* cuda_alloc(std::size_t bytes);  // from the cache, else cudaMalloc; never 
 void cuda_release(void* p);           // back to the cache (not cudaFree)
 void cuda_copy(void* dst, const void* src, std::size_t bytes, bool dst_device, bool src_device);
 void cuda_memset_zero(void* p, std::size_t bytes);
-void cuda_synchronize();
 
 struct CudaMemoryStats {
   int64_t mallocs = 0;       // cudaMalloc calls so far

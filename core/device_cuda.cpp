@@ -135,8 +135,6 @@ void cuda_memset_zero(void* p, std::size_t bytes) {
   if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, nullptr));
 }
 
-void cuda_synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
-
 CudaMemoryStats cuda_memory_stats() { return allocator().stats(); }
 
 }  // namespace normlab

@@ -19,7 +19,6 @@ void* cuda_alloc(std::size_t) { no_cuda(); }
 void cuda_release(void*) {}
 void cuda_copy(void*, const void*, std::size_t, bool, bool) { no_cuda(); }
 void cuda_memset_zero(void*, std::size_t) { no_cuda(); }
-void cuda_synchronize() {}
 CudaMemoryStats cuda_memory_stats() { return {}; }
 
 }  // namespace normlab

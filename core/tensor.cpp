@@ -152,14 +152,6 @@ void Tensor::copy_from(const Tensor& src) {
     cuda_copy(raw(), src.raw(), nbytes(), device_ == Device::cuda, src.device_ == Device::cuda);
 }
 
-Tensor Tensor::to(DType d) const {
-  if (d == dtype_) return clone();
-  NL_CHECK(device_ == Device::cpu, "tensor: dtype conversion of a ", describe(), " (CPU only)");
-  Tensor t = empty(shape_, d, device_);
-  for (int64_t i = 0; i < numel_; ++i) t.set(i, get(i));
-  return t;
-}
-
 Tensor Tensor::reshape(const Shape& s) const {
   NL_CHECK(shape_numel(s) == numel_, "tensor: cannot reshape ", shape_str(shape_), " to ", shape_str(s));
   Tensor t = *this;

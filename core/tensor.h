@@ -74,7 +74,6 @@ class Tensor {
   void fill(double v);           // every element = v (either device)
   void zero_();                  // every element = 0 (either device, no host round trip)
   Tensor clone() const;          // deep copy on the same device
-  Tensor to(DType d) const;      // converted copy (CPU)
   Tensor to_device(Device d) const;      // copy on device d (shares storage when already there)
   void copy_from(const Tensor& src);     // same numel and dtype, any devices
   Tensor reshape(const Shape& s) const;  // same storage, new shape (numel must match)

@@ -5,14 +5,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T>
-void add_inplace(T* a, const T* b, int64_t n);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/add.cu): the same function on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void add_inplace(T* a, const T* b, int64_t n);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -15,8 +15,11 @@
 // Preconditions: N*H*W >= 2 for training; eps > 0; 0 <= momentum <= 1.
 // Outputs: y, mean, rstd, dx ASSIGNED; running_mean/var UPDATED in place; dgamma, dbeta ACCUMULATED.
 #pragma once
+#include "kernels/backends.h"
 
-namespace normlab::cpu {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void batchnorm_forward_train(T* y, T* mean, T* rstd, T* running_mean, T* running_var, const T* x,
                              const T* gamma, const T* beta, int N, int C, int HW, T eps, T momentum);
@@ -26,18 +29,5 @@ void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, con
 template <typename T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW);
-}  // namespace normlab::cpu
-
-// The CUDA backend (kernels/cuda/batchnorm.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
-template <typename T>
-void batchnorm_forward_train(T* y, T* mean, T* rstd, T* running_mean, T* running_var, const T* x,
-                             const T* gamma, const T* beta, int N, int C, int HW, T eps, T momentum);
-template <typename T>
-void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
-                            const T* running_var, int N, int C, int HW, T eps);
-template <typename T>
-void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
-                        const T* x, const T* gamma, int N, int C, int HW);
-}  // namespace normlab::cuda
+)
+// clang-format on

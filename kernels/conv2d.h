@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "core/host_device.h"
+#include "kernels/backends.h"
 
 namespace normlab {
 
@@ -25,24 +26,17 @@ struct Conv2dShape {
   NL_HOST_DEVICE int Wo() const { return W + 2 * pad - R + 1; }
 };
 
-namespace cpu {
-template <typename T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s);
-template <typename T>
-void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s);
-template <typename T>
-void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dShape& s);
-}  // namespace cpu
-
-// The CUDA backend (kernels/cuda/conv2d.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace cuda {
-template <typename T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s);
-template <typename T>
-void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s);
-template <typename T>
-void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dShape& s);
-}  // namespace cuda
-
 }  // namespace normlab
+
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
+template <typename T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dShape& s);
+)
+// clang-format on
+

@@ -39,44 +39,22 @@ void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b
   const auto s = conv_shape("conv2d_forward", x, w, pad);
   check_shape("conv2d_forward", "y", y, conv_out(s));
   if (b.defined()) check_shape("conv2d_forward", "b", b, {s.K});
-  run(
-      "conv2d_forward", x, {&y, &w, &b},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::conv2d_forward<T>(y.data<T>(), x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, s);
-      },
-      [&] {
-        NL_CUDA(cuda::conv2d_forward<float>(y.data<float>(), x.data<float>(), w.data<float>(),
-                                            b.defined() ? b.data<float>() : nullptr, s));
-      });
+  NL_KERNEL(conv2d_forward, "conv2d_forward", x, (&y, &w, &b), y.data<T>(), x.data<T>(), w.data<T>(),
+            b.defined() ? b.data<T>() : nullptr, s);
 }
 
 void conv2d_backward_data(Tensor& dx, const Tensor& dy, const Tensor& w, int pad) {
   const auto s = conv_shape("conv2d_backward_data", dx, w, pad);
   check_shape("conv2d_backward_data", "dy", dy, conv_out(s));
-  run(
-      "conv2d_backward_data", dy, {&dx, &w},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::conv2d_backward_data<T>(dx.data<T>(), dy.data<T>(), w.data<T>(), s);
-      },
-      [&] { NL_CUDA(cuda::conv2d_backward_data<float>(dx.data<float>(), dy.data<float>(), w.data<float>(), s)); });
+  NL_KERNEL(conv2d_backward_data, "conv2d_backward_data", dy, (&dx, &w), dx.data<T>(), dy.data<T>(), w.data<T>(), s);
 }
 
 void conv2d_backward_weight(Tensor& dw, Tensor* db, const Tensor& dy, const Tensor& x, int pad) {
   const auto s = conv_shape("conv2d_backward_weight", x, dw, pad);
   check_shape("conv2d_backward_weight", "dy", dy, conv_out(s));
   if (db) check_shape("conv2d_backward_weight", "db", *db, {s.K});
-  run(
-      "conv2d_backward_weight", x, {&dw, db, &dy},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::conv2d_backward_weight<T>(dw.data<T>(), db ? db->data<T>() : nullptr, dy.data<T>(), x.data<T>(), s);
-      },
-      [&] {
-        NL_CUDA(cuda::conv2d_backward_weight<float>(dw.data<float>(), db ? db->data<float>() : nullptr,
-                                                    dy.data<float>(), x.data<float>(), s));
-      });
+  NL_KERNEL(conv2d_backward_weight, "conv2d_backward_weight", x, (&dw, db, &dy), dw.data<T>(),
+            db ? db->data<T>() : nullptr, dy.data<T>(), x.data<T>(), s);
 }
 
 void batchnorm_forward_train(Tensor& y, Tensor& mean, Tensor& rstd, Tensor& running_mean, Tensor& running_var,
@@ -90,20 +68,9 @@ void batchnorm_forward_train(Tensor& y, Tensor& mean, Tensor& rstd, Tensor& runn
   check_shape(op, "y", y, x.shape());
   NL_CHECK(x.dim(0) * x.dim(2) * x.dim(3) >= 2, op, ": needs at least 2 values per channel, x is ",
            shape_str(x.shape()));
-  run(
-      op, x, {&y, &mean, &rstd, &running_mean, &running_var, &gamma, &beta},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::batchnorm_forward_train<T>(y.data<T>(), mean.data<T>(), rstd.data<T>(), running_mean.data<T>(),
-                                        running_var.data<T>(), x.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                        i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), T(eps), T(momentum));
-      },
-      [&] {
-        NL_CUDA(cuda::batchnorm_forward_train<float>(
-            y.data<float>(), mean.data<float>(), rstd.data<float>(), running_mean.data<float>(),
-            running_var.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(), i(x.dim(0)),
-            i(x.dim(1)), i(x.dim(2) * x.dim(3)), float(eps), float(momentum)));
-      });
+  NL_KERNEL(batchnorm_forward_train, op, x, (&y, &mean, &rstd, &running_mean, &running_var, &gamma, &beta), y.data<T>(),
+            mean.data<T>(), rstd.data<T>(), running_mean.data<T>(), running_var.data<T>(), x.data<T>(), gamma.data<T>(),
+            beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), T(eps), T(momentum));
 }
 
 void batchnorm_forward_eval(Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -113,19 +80,9 @@ void batchnorm_forward_eval(Tensor& y, const Tensor& x, const Tensor& gamma, con
   const Shape c{x.dim(1)};
   for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) check_shape(op, "parameter", *t, c);
   check_shape(op, "y", y, x.shape());
-  run(
-      op, x, {&y, &gamma, &beta, &running_mean, &running_var},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::batchnorm_forward_eval<T>(y.data<T>(), x.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                       running_mean.data<T>(), running_var.data<T>(), i(x.dim(0)), i(x.dim(1)),
-                                       i(x.dim(2) * x.dim(3)), T(eps));
-      },
-      [&] {
-        NL_CUDA(cuda::batchnorm_forward_eval<float>(
-            y.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(), running_mean.data<float>(),
-            running_var.data<float>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), float(eps)));
-      });
+  NL_KERNEL(batchnorm_forward_eval, op, x, (&y, &gamma, &beta, &running_mean, &running_var), y.data<T>(), x.data<T>(),
+            gamma.data<T>(), beta.data<T>(), running_mean.data<T>(), running_var.data<T>(), i(x.dim(0)), i(x.dim(1)),
+            i(x.dim(2) * x.dim(3)), T(eps));
 }
 
 void batchnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& mean,
@@ -137,20 +94,9 @@ void batchnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor&
     check_shape(op, "per-channel tensor", *t, c);
   check_shape(op, "dy", dy, x.shape());
   check_shape(op, "dx", dx, x.shape());
-  run(
-      op, x, {&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::batchnorm_backward<T>(dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(),
-                                   rstd.data<T>(), x.data<T>(), gamma.data<T>(), i(x.dim(0)), i(x.dim(1)),
-                                   i(x.dim(2) * x.dim(3)));
-      },
-      [&] {
-        NL_CUDA(cuda::batchnorm_backward<float>(dx.data<float>(), dgamma.data<float>(), dbeta.data<float>(),
-                                                dy.data<float>(), mean.data<float>(), rstd.data<float>(),
-                                                x.data<float>(), gamma.data<float>(), i(x.dim(0)), i(x.dim(1)),
-                                                i(x.dim(2) * x.dim(3))));
-      });
+  NL_KERNEL(batchnorm_backward, op, x, (&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma), dx.data<T>(),
+            dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
+            gamma.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)));
 }
 
 namespace {
@@ -169,18 +115,9 @@ void groupnorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, c
   check_shape(op, "gamma", gamma, {x.dim(1)});
   check_shape(op, "beta", beta, {x.dim(1)});
   check_shape(op, "y", y, x.shape());
-  run(
-      op, x, {&y, &mean, &rstd, &gamma, &beta},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::groupnorm_forward<T>(y.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), gamma.data<T>(),
-                                  beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), groups, T(eps));
-      },
-      [&] {
-        NL_CUDA(cuda::groupnorm_forward<float>(y.data<float>(), mean.data<float>(), rstd.data<float>(), x.data<float>(),
-                                               gamma.data<float>(), beta.data<float>(), i(x.dim(0)), i(x.dim(1)),
-                                               i(x.dim(2) * x.dim(3)), groups, float(eps)));
-      });
+  NL_KERNEL(groupnorm_forward, op, x, (&y, &mean, &rstd, &gamma, &beta), y.data<T>(), mean.data<T>(), rstd.data<T>(),
+            x.data<T>(), gamma.data<T>(), beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), groups,
+            T(eps));
 }
 
 void groupnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& mean,
@@ -194,20 +131,9 @@ void groupnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor&
     check_shape(op, "per-channel tensor", *t, {x.dim(1)});
   check_shape(op, "dy", dy, x.shape());
   check_shape(op, "dx", dx, x.shape());
-  run(
-      op, x, {&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::groupnorm_backward<T>(dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(),
-                                   rstd.data<T>(), x.data<T>(), gamma.data<T>(), i(x.dim(0)), i(x.dim(1)),
-                                   i(x.dim(2) * x.dim(3)), groups);
-      },
-      [&] {
-        NL_CUDA(cuda::groupnorm_backward<float>(dx.data<float>(), dgamma.data<float>(), dbeta.data<float>(),
-                                                dy.data<float>(), mean.data<float>(), rstd.data<float>(),
-                                                x.data<float>(), gamma.data<float>(), i(x.dim(0)), i(x.dim(1)),
-                                                i(x.dim(2) * x.dim(3)), groups));
-      });
+  NL_KERNEL(groupnorm_backward, op, x, (&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma), dx.data<T>(),
+            dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
+            gamma.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), groups);
 }
 
 namespace {
@@ -228,18 +154,8 @@ void layernorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, c
   check_shape(op, "mean", mean, {x.dim(0)});
   check_shape(op, "rstd", rstd, {x.dim(0)});
   check_shape(op, "y", y, x.shape());
-  run(
-      op, x, {&y, &mean, &rstd, &gamma, &beta},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::layernorm_forward<T>(y.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), gamma.data<T>(),
-                                  beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), pe, T(eps));
-      },
-      [&] {
-        NL_CUDA(cuda::layernorm_forward<float>(y.data<float>(), mean.data<float>(), rstd.data<float>(), x.data<float>(),
-                                               gamma.data<float>(), beta.data<float>(), i(x.dim(0)), i(x.dim(1)),
-                                               i(x.dim(2) * x.dim(3)), pe, float(eps)));
-      });
+  NL_KERNEL(layernorm_forward, op, x, (&y, &mean, &rstd, &gamma, &beta), y.data<T>(), mean.data<T>(), rstd.data<T>(),
+            x.data<T>(), gamma.data<T>(), beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), pe, T(eps));
 }
 
 void layernorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& mean,
@@ -253,43 +169,20 @@ void layernorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor&
   check_shape(op, "rstd", rstd, {x.dim(0)});
   check_shape(op, "dy", dy, x.shape());
   check_shape(op, "dx", dx, x.shape());
-  run(
-      op, x, {&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::layernorm_backward<T>(dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(),
-                                   rstd.data<T>(), x.data<T>(), gamma.data<T>(), i(x.dim(0)), i(x.dim(1)),
-                                   i(x.dim(2) * x.dim(3)), pe);
-      },
-      [&] {
-        NL_CUDA(cuda::layernorm_backward<float>(dx.data<float>(), dgamma.data<float>(), dbeta.data<float>(),
-                                                dy.data<float>(), mean.data<float>(), rstd.data<float>(),
-                                                x.data<float>(), gamma.data<float>(), i(x.dim(0)), i(x.dim(1)),
-                                                i(x.dim(2) * x.dim(3)), pe));
-      });
+  NL_KERNEL(layernorm_backward, op, x, (&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma), dx.data<T>(),
+            dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
+            gamma.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), pe);
 }
 
 void relu_forward(Tensor& y, const Tensor& x) {
   check_shape("relu_forward", "y", y, x.shape());
-  run(
-      "relu_forward", x, {&y},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::relu_forward<T>(y.data<T>(), x.data<T>(), x.numel());
-      },
-      [&] { NL_CUDA(cuda::relu_forward<float>(y.data<float>(), x.data<float>(), x.numel())); });
+  NL_KERNEL(relu_forward, "relu_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel());
 }
 
 void relu_backward(Tensor& dx, const Tensor& dy, const Tensor& y) {
   check_shape("relu_backward", "dy", dy, y.shape());
   check_shape("relu_backward", "dx", dx, y.shape());
-  run(
-      "relu_backward", y, {&dx, &dy},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::relu_backward<T>(dx.data<T>(), dy.data<T>(), y.data<T>(), y.numel());
-      },
-      [&] { NL_CUDA(cuda::relu_backward<float>(dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel())); });
+  NL_KERNEL(relu_backward, "relu_backward", y, (&dx, &dy), dx.data<T>(), dy.data<T>(), y.data<T>(), y.numel());
 }
 
 void maxpool2x2_forward(Tensor& y, Tensor& argmax, const Tensor& x) {
@@ -300,17 +193,8 @@ void maxpool2x2_forward(Tensor& y, Tensor& argmax, const Tensor& x) {
   check_shape(op, "y", y, out);
   check_shape(op, "argmax", argmax, out);
   NL_CHECK(argmax.dtype() == DType::i32, op, ": argmax must be i32");
-  run(
-      op, x, {&y, &argmax},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::maxpool2x2_forward<T>(y.data<T>(), argmax.data<int32_t>(), x.data<T>(), i(x.dim(0) * x.dim(1)),
-                                   i(x.dim(2)), i(x.dim(3)));
-      },
-      [&] {
-        NL_CUDA(cuda::maxpool2x2_forward<float>(y.data<float>(), argmax.data<int32_t>(), x.data<float>(),
-                                                i(x.dim(0) * x.dim(1)), i(x.dim(2)), i(x.dim(3))));
-      });
+  NL_KERNEL(maxpool2x2_forward, op, x, (&y, &argmax), y.data<T>(), argmax.data<int32_t>(), x.data<T>(),
+            i(x.dim(0) * x.dim(1)), i(x.dim(2)), i(x.dim(3)));
 }
 
 void maxpool2x2_backward(Tensor& dx, const Tensor& dy, const Tensor& argmax) {
@@ -319,71 +203,34 @@ void maxpool2x2_backward(Tensor& dx, const Tensor& dy, const Tensor& argmax) {
   const Shape out{dx.dim(0), dx.dim(1), dx.dim(2) / 2, dx.dim(3) / 2};
   check_shape(op, "dy", dy, out);
   check_shape(op, "argmax", argmax, out);
-  run(
-      op, dx, {&dy, &argmax},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::maxpool2x2_backward<T>(dx.data<T>(), dy.data<T>(), argmax.data<int32_t>(), i(dx.dim(0) * dx.dim(1)),
-                                    i(dx.dim(2)), i(dx.dim(3)));
-      },
-      [&] {
-        NL_CUDA(cuda::maxpool2x2_backward<float>(dx.data<float>(), dy.data<float>(), argmax.data<int32_t>(),
-                                                 i(dx.dim(0) * dx.dim(1)), i(dx.dim(2)), i(dx.dim(3))));
-      });
+  NL_KERNEL(maxpool2x2_backward, op, dx, (&dy, &argmax), dx.data<T>(), dy.data<T>(), argmax.data<int32_t>(),
+            i(dx.dim(0) * dx.dim(1)), i(dx.dim(2)), i(dx.dim(3)));
 }
 
 void dropout_forward(Tensor& y, const Tensor& x, double p, uint64_t seed) {
   NL_CHECK(p >= 0 && p < 1, "dropout_forward: p must be in [0, 1), got ", p);
   check_shape("dropout_forward", "y", y, x.shape());
-  run(
-      "dropout_forward", x, {&y},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::dropout_forward<T>(y.data<T>(), x.data<T>(), x.numel(), T(p), seed);
-      },
-      [&] { NL_CUDA(cuda::dropout_forward<float>(y.data<float>(), x.data<float>(), x.numel(), float(p), seed)); });
+  NL_KERNEL(dropout_forward, "dropout_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel(), T(p), seed);
 }
 
 void dropout_backward(Tensor& dx, const Tensor& dy, double p, uint64_t seed) {
   NL_CHECK(p >= 0 && p < 1, "dropout_backward: p must be in [0, 1), got ", p);
   check_shape("dropout_backward", "dx", dx, dy.shape());
-  run(
-      "dropout_backward", dy, {&dx},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::dropout_backward<T>(dx.data<T>(), dy.data<T>(), dy.numel(), T(p), seed);
-      },
-      [&] { NL_CUDA(cuda::dropout_backward<float>(dx.data<float>(), dy.data<float>(), dy.numel(), float(p), seed)); });
+  NL_KERNEL(dropout_backward, "dropout_backward", dy, (&dx), dx.data<T>(), dy.data<T>(), dy.numel(), T(p), seed);
 }
 
 void gap_forward(Tensor& y, const Tensor& x) {
   check4("gap_forward", "x", x);
   check_shape("gap_forward", "y", y, {x.dim(0), x.dim(1), 1, 1});
-  run(
-      "gap_forward", x, {&y},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::gap_forward<T>(y.data<T>(), x.data<T>(), i(x.dim(0) * x.dim(1)), i(x.dim(2) * x.dim(3)));
-      },
-      [&] {
-        NL_CUDA(
-            cuda::gap_forward<float>(y.data<float>(), x.data<float>(), i(x.dim(0) * x.dim(1)), i(x.dim(2) * x.dim(3))));
-      });
+  NL_KERNEL(gap_forward, "gap_forward", x, (&y), y.data<T>(), x.data<T>(), i(x.dim(0) * x.dim(1)),
+            i(x.dim(2) * x.dim(3)));
 }
 
 void gap_backward(Tensor& dx, const Tensor& dy) {
   check4("gap_backward", "dx", dx);
   check_shape("gap_backward", "dy", dy, {dx.dim(0), dx.dim(1), 1, 1});
-  run(
-      "gap_backward", dy, {&dx},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::gap_backward<T>(dx.data<T>(), dy.data<T>(), i(dx.dim(0) * dx.dim(1)), i(dx.dim(2) * dx.dim(3)));
-      },
-      [&] {
-        NL_CUDA(cuda::gap_backward<float>(dx.data<float>(), dy.data<float>(), i(dx.dim(0) * dx.dim(1)),
-                                          i(dx.dim(2) * dx.dim(3))));
-      });
+  NL_KERNEL(gap_backward, "gap_backward", dy, (&dx), dx.data<T>(), dy.data<T>(), i(dx.dim(0) * dx.dim(1)),
+            i(dx.dim(2) * dx.dim(3)));
 }
 
 }  // namespace normlab::ops

@@ -58,14 +58,11 @@ void gap_backward(Tensor& dx, const Tensor& dy);
 
 // z, logp [N,K]; labels i32 [N]; loss [1] receives the mean loss (stays on the device).
 void log_softmax_nll_forward(Tensor& logp, Tensor& loss, const Tensor& z, const Tensor& labels);
-// The same, returning the mean loss (waits for the GPU on a CUDA tensor: tests and tools only).
-double log_softmax_nll_forward(Tensor& logp, const Tensor& z, const Tensor& labels);
 void log_softmax_nll_backward(Tensor& dz, const Tensor& logp, const Tensor& labels, double dloss);
 
 // value[slot] += l1*sum|w| + l2/2*sum w^2 (value: 1-d, w's device and dtype); backward adds
-// l1*sign(w) + l2*w to dw. The double overload returns the value (waits for the GPU: tests only).
+// l1*sign(w) + l2*w to dw.
 void penalty_forward(Tensor& value, int64_t slot, const Tensor& w, double l1, double l2);
-double penalty_forward(const Tensor& w, double l1, double l2);
 void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2);
 
 void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, double lr, double momentum, bool nesterov);

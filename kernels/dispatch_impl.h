@@ -9,13 +9,30 @@
 
 namespace normlab::ops::detail {
 
-// The CUDA calls compile only into builds with the CUDA backend (NORMLAB_HAS_CUDA); without it a
-// CUDA tensor cannot even be allocated, so the branch is unreachable and says so if reached.
+// One line per op: NL_KERNEL(kernel, "op name", t, (other tensors...), args...) calls
+// cpu::kernel<T>(args...) or cuda::kernel<T>(args...) for t's device, the arguments written once
+// with T = the element type (float or double on the CPU, float on CUDA) — the backends take
+// identical arguments. The CUDA call compiles only into builds with the CUDA backend
+// (NORMLAB_HAS_CUDA); without it a CUDA tensor cannot even be allocated, so the branch is
+// unreachable and says so if reached.
+#define NL_UNPAREN(...) __VA_ARGS__
 #ifdef NORMLAB_HAS_CUDA
-#define NL_CUDA(...) __VA_ARGS__
+#define NL_CUDA_CALL(kernel, ...)            \
+  do {                                       \
+    using T = float;                         \
+    ::normlab::cuda::kernel<T>(__VA_ARGS__); \
+  } while (0)
 #else
-#define NL_CUDA(...) throw Error("no CUDA backend in this build")
+#define NL_CUDA_CALL(kernel, ...) throw Error("no CUDA backend in this build")
 #endif
+#define NL_KERNEL(kernel, op, t, others, ...)   \
+  ::normlab::ops::detail::run(                  \
+      op, t, {NL_UNPAREN others},               \
+      [&](auto tag) {                           \
+        using T = decltype(tag);                \
+        ::normlab::cpu::kernel<T>(__VA_ARGS__); \
+      },                                        \
+      [&] { NL_CUDA_CALL(kernel, __VA_ARGS__); })
 
 // The one branch on the device. `t` decides; every tensor in `others` must be on the same device.
 // CPU: on_cpu(T{}) with T = float or double per t's dtype. CUDA: on_cuda(), float32 only.

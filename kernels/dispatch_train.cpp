@@ -17,13 +17,7 @@ using namespace detail;
 void add_inplace(Tensor& a, const Tensor& b) {
   check_same("add", a, "a", b, "b");
   check_shape("add", "b", b, a.shape());
-  run(
-      "add", a, {&b},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::add_inplace<T>(a.data<T>(), b.data<T>(), a.numel());
-      },
-      [&] { NL_CUDA(cuda::add_inplace<float>(a.data<float>(), b.data<float>(), a.numel())); });
+  NL_KERNEL(add_inplace, "add", a, (&b), a.data<T>(), b.data<T>(), a.numel());
 }
 
 namespace {
@@ -46,90 +40,36 @@ void log_softmax_nll_forward(Tensor& logp, Tensor& loss, const Tensor& z, const 
   check_shape(op, "logp", logp, z.shape());
   check_shape(op, "loss", loss, {1});
   check_same(op, z, "z", loss, "loss");
-  run(
-      op, z, {&logp, &loss, &labels},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::log_softmax_nll_forward<T>(logp.data<T>(), loss.data<T>(), z.data<T>(), labels.data<int32_t>(),
-                                        i(z.dim(0)), i(z.dim(1)));
-      },
-      [&] {
-        NL_CUDA(cuda::log_softmax_nll_forward<float>(logp.data<float>(), loss.data<float>(), z.data<float>(),
-                                                     labels.data<int32_t>(), i(z.dim(0)), i(z.dim(1))));
-      });
-}
-
-double log_softmax_nll_forward(Tensor& logp, const Tensor& z, const Tensor& labels) {
-  Tensor loss = Tensor::empty({1}, z.dtype(), z.device());
-  log_softmax_nll_forward(logp, loss, z, labels);
-  return loss.to_vector()[0];
+  NL_KERNEL(log_softmax_nll_forward, op, z, (&logp, &loss, &labels), logp.data<T>(), loss.data<T>(), z.data<T>(),
+            labels.data<int32_t>(), i(z.dim(0)), i(z.dim(1)));
 }
 
 void log_softmax_nll_backward(Tensor& dz, const Tensor& logp, const Tensor& labels, double dloss) {
   const char* op = "log_softmax_nll_backward";
   check_labels(op, logp, labels);
   check_shape(op, "dz", dz, logp.shape());
-  run(
-      op, logp, {&dz, &labels},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::log_softmax_nll_backward<T>(dz.data<T>(), logp.data<T>(), labels.data<int32_t>(), T(dloss), i(logp.dim(0)),
-                                         i(logp.dim(1)));
-      },
-      [&] {
-        NL_CUDA(cuda::log_softmax_nll_backward<float>(dz.data<float>(), logp.data<float>(), labels.data<int32_t>(),
-                                                      float(dloss), i(logp.dim(0)), i(logp.dim(1))));
-      });
+  NL_KERNEL(log_softmax_nll_backward, op, logp, (&dz, &labels), dz.data<T>(), logp.data<T>(), labels.data<int32_t>(),
+            T(dloss), i(logp.dim(0)), i(logp.dim(1)));
 }
 
 void penalty_forward(Tensor& value, int64_t slot, const Tensor& w, double l1, double l2) {
   NL_CHECK(value.ndim() == 1 && slot >= 0 && slot < value.numel(), "penalty_forward: slot ", slot, " of ",
            value.describe());
   check_same("penalty_forward", w, "w", value, "value");
-  run(
-      "penalty_forward", w, {&value},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::penalty_forward<T>(value.data<T>() + slot, w.data<T>(), w.numel(), T(l1), T(l2));
-      },
-      [&] {
-        NL_CUDA(
-            cuda::penalty_forward<float>(value.data<float>() + slot, w.data<float>(), w.numel(), float(l1), float(l2)));
-      });
-}
-
-double penalty_forward(const Tensor& w, double l1, double l2) {
-  Tensor value = Tensor::zeros({1}, w.dtype(), w.device());
-  penalty_forward(value, 0, w, l1, l2);
-  return value.to_vector()[0];
+  NL_KERNEL(penalty_forward, "penalty_forward", w, (&value), value.data<T>() + slot, w.data<T>(), w.numel(), T(l1),
+            T(l2));
 }
 
 void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2) {
   check_shape("penalty_backward", "dw", dw, w.shape());
-  run(
-      "penalty_backward", w, {&dw},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::penalty_backward<T>(dw.data<T>(), w.data<T>(), w.numel(), T(l1), T(l2));
-      },
-      [&] {
-        NL_CUDA(cuda::penalty_backward<float>(dw.data<float>(), w.data<float>(), w.numel(), float(l1), float(l2)));
-      });
+  NL_KERNEL(penalty_backward, "penalty_backward", w, (&dw), dw.data<T>(), w.data<T>(), w.numel(), T(l1), T(l2));
 }
 
 void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, double lr, double momentum, bool nesterov) {
   check_shape("sgd_step", "v", v, w.shape());
   check_shape("sgd_step", "dw", dw, w.shape());
-  run(
-      "sgd_step", w, {&v, &dw},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::sgd_step<T>(w.data<T>(), v.data<T>(), dw.data<T>(), w.numel(), T(lr), T(momentum), nesterov);
-      },
-      [&] {
-        NL_CUDA(cuda::sgd_step<float>(w.data<float>(), v.data<float>(), dw.data<float>(), w.numel(), float(lr),
-                                      float(momentum), nesterov));
-      });
+  NL_KERNEL(sgd_step, "sgd_step", w, (&v, &dw), w.data<T>(), v.data<T>(), dw.data<T>(), w.numel(), T(lr), T(momentum),
+            nesterov);
 }
 
 void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill) {
@@ -139,16 +79,7 @@ void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill
   const int64_t N = x.dim(0), H = x.dim(x.ndim() - 2), W = x.dim(x.ndim() - 1);
   NL_CHECK(x.numel() == N * H * W, op, ": only single-channel images, got ", x.describe());
   check_shape(op, "angle", angle, {N});
-  run(
-      op, x, {&y, &angle},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::rotate_forward<T>(y.data<T>(), x.data<T>(), angle.data<T>(), i(N), i(H), i(W), T(fill));
-      },
-      [&] {
-        NL_CUDA(cuda::rotate_forward<float>(y.data<float>(), x.data<float>(), angle.data<float>(), i(N), i(H), i(W),
-                                            float(fill)));
-      });
+  NL_KERNEL(rotate_forward, op, x, (&y, &angle), y.data<T>(), x.data<T>(), angle.data<T>(), i(N), i(H), i(W), T(fill));
 }
 
 void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& labels, const Tensor& idx) {
@@ -163,17 +94,8 @@ void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& lab
   NL_CHECK(labels.dtype() == DType::i32 && y_labels.dtype() == DType::i32 && idx.dtype() == DType::i32, op,
            ": labels and idx must be i32");
   check_same(op, x, "x", y, "y");
-  run(
-      op, x, {&y, &y_labels, &labels, &idx},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::gather_rows<T>(y.data<T>(), y_labels.data<int32_t>(), x.data<T>(), labels.data<int32_t>(),
-                            idx.data<int32_t>(), i(B), i(row));
-      },
-      [&] {
-        NL_CUDA(cuda::gather_rows<float>(y.data<float>(), y_labels.data<int32_t>(), x.data<float>(),
-                                         labels.data<int32_t>(), idx.data<int32_t>(), i(B), i(row)));
-      });
+  NL_KERNEL(gather_rows, op, x, (&y, &y_labels, &labels, &idx), y.data<T>(), y_labels.data<int32_t>(), x.data<T>(),
+            labels.data<int32_t>(), idx.data<int32_t>(), i(B), i(row));
 }
 
 void metrics_accumulate(Tensor& acc, const Tensor& logp, const Tensor& loss, const Tensor& penalty,
@@ -189,18 +111,8 @@ void metrics_accumulate(Tensor& acc, const Tensor& logp, const Tensor& loss, con
     check_same(op, logp, "logp", penalty, "penalty");
   }
   const int P = penalty.defined() ? i(penalty.numel()) : 0;
-  run(
-      op, logp, {&acc, &loss, &penalty, &labels},
-      [&](auto t) {
-        using T = decltype(t);
-        cpu::metrics_accumulate<T>(acc.data<double>(), logp.data<T>(), loss.data<T>(), P ? penalty.data<T>() : nullptr,
-                                   P, labels.data<int32_t>(), i(logp.dim(0)), i(logp.dim(1)));
-      },
-      [&] {
-        NL_CUDA(cuda::metrics_accumulate<float>(acc.data<double>(), logp.data<float>(), loss.data<float>(),
-                                                P ? penalty.data<float>() : nullptr, P, labels.data<int32_t>(),
-                                                i(logp.dim(0)), i(logp.dim(1))));
-      });
+  NL_KERNEL(metrics_accumulate, op, logp, (&acc, &loss, &penalty, &labels), acc.data<double>(), logp.data<T>(),
+            loss.data<T>(), P ? penalty.data<T>() : nullptr, P, labels.data<int32_t>(), i(logp.dim(0)), i(logp.dim(1)));
 }
 
 }  // namespace normlab::ops

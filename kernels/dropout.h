@@ -7,14 +7,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T> void dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed);
-template <typename T> void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/dropout.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T> void dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed);
 template <typename T> void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed);
-}  // namespace normlab::cuda
+)
+// clang-format on

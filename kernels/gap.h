@@ -4,14 +4,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T> void gap_forward(T* y, const T* x, int P, int HW);
-template <typename T> void gap_backward(T* dx, const T* dy, int P, int HW);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/gap.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T> void gap_forward(T* y, const T* x, int P, int HW);
 template <typename T> void gap_backward(T* dx, const T* dy, int P, int HW);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -7,14 +7,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T>
-void gather_rows(T* y, int32_t* y_labels, const T* x, const int32_t* labels, const int32_t* idx, int B, int row);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/gather.cu): the same function on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void gather_rows(T* y, int32_t* y_labels, const T* x, const int32_t* labels, const int32_t* idx, int B, int row);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -15,23 +15,16 @@
 // Preconditions: G >= 1 and C % G == 0; eps > 0.
 // Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
 #pragma once
+#include "kernels/backends.h"
 
-namespace normlab::cpu {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void groupnorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
                        int C, int HW, int G, T eps);
 template <typename T>
 void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW, int G);
-}  // namespace normlab::cpu
-
-// The CUDA backend (kernels/cuda/groupnorm.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
-template <typename T>
-void groupnorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
-                       int C, int HW, int G, T eps);
-template <typename T>
-void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
-                        const T* x, const T* gamma, int N, int C, int HW, int G);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -15,23 +15,16 @@
 // Preconditions: eps > 0.
 // Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
 #pragma once
+#include "kernels/backends.h"
 
-namespace normlab::cpu {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
                        int C, int HW, bool per_element, T eps);
 template <typename T>
 void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW, bool per_element);
-}  // namespace normlab::cpu
-
-// The CUDA backend (kernels/cuda/layernorm.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
-template <typename T>
-void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
-                       int C, int HW, bool per_element, T eps);
-template <typename T>
-void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
-                        const T* x, const T* gamma, int N, int C, int HW, bool per_element);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -11,18 +11,14 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T>
-void log_softmax_nll_forward(T* logp, T* loss, const T* z, const int32_t* labels, int N, int K);
-template <typename T>
-void log_softmax_nll_backward(T* dz, const T* logp, const int32_t* labels, T dloss, int N, int K);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/log_softmax_nll.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void log_softmax_nll_forward(T* logp, T* loss, const T* z, const int32_t* labels, int N, int K);
 template <typename T>
 void log_softmax_nll_backward(T* dz, const T* logp, const int32_t* labels, T dloss, int N, int K);
-}  // namespace normlab::cuda
+)
+// clang-format on

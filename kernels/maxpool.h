@@ -8,18 +8,14 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T>
-void maxpool2x2_forward(T* y, int32_t* argmax, const T* x, int P, int H, int W);
-template <typename T>
-void maxpool2x2_backward(T* dx, const T* dy, const int32_t* argmax, int P, int H, int W);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/maxpool.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void maxpool2x2_forward(T* y, int32_t* argmax, const T* x, int P, int H, int W);
 template <typename T>
 void maxpool2x2_backward(T* dx, const T* dy, const int32_t* argmax, int P, int H, int W);
-}  // namespace normlab::cuda
+)
+// clang-format on

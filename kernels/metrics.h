@@ -10,16 +10,13 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T>
-void metrics_accumulate(double* acc, const T* logp, const T* loss, const T* penalty, int P, const int32_t* labels,
-                        int N, int K);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/metrics.cu): the same function on device pointers, defined for
-// T = float; one block, fixed-order reduction, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void metrics_accumulate(double* acc, const T* logp, const T* loss, const T* penalty, int P, const int32_t* labels,
                         int N, int K);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -6,14 +6,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T> void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2);
-template <typename T> void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/penalty.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T> void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2);
 template <typename T> void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -3,14 +3,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T> void relu_forward(T* y, const T* x, int64_t n);
-template <typename T> void relu_backward(T* dx, const T* dy, const T* y, int64_t n);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/relu.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T> void relu_forward(T* y, const T* x, int64_t n);
 template <typename T> void relu_backward(T* dx, const T* dy, const T* y, int64_t n);
-}  // namespace normlab::cuda
+)
+// clang-format on

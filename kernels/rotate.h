@@ -7,15 +7,12 @@
 // No backward: it is applied to input data only. angle = 0 reproduces x exactly.
 // Shapes: x, y [N, H, W]; angle [N]. Outputs: y ASSIGNED. y must not alias x.
 #pragma once
+#include "kernels/backends.h"
 
-namespace normlab::cpu {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill);
-}  // namespace normlab::cpu
-
-// The CUDA backend (kernels/cuda/rotate.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
-template <typename T>
-void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill);
-}  // namespace normlab::cuda
+)
+// clang-format on

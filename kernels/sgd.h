@@ -8,14 +8,12 @@
 #pragma once
 #include <cstdint>
 
-namespace normlab::cpu {
-template <typename T>
-void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov);
-}  // namespace normlab::cpu
+#include "kernels/backends.h"
 
-// The CUDA backend (kernels/cuda/sgd.cu): the same functions on device pointers, defined for
-// T = float, launched asynchronously on the default stream.
-namespace normlab::cuda {
+// Both backends, the same signatures (kernels/backends.h).
+// clang-format off
+NL_BACKENDS(
 template <typename T>
 void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov);
-}  // namespace normlab::cuda
+)
+// clang-format on

@@ -45,8 +45,6 @@ class Tape {
   void record(std::function<void()> backward_fn);
   // Runs all recorded closures, newest first, then clears the tape.
   void backward();
-  void clear() { ops_.clear(); }
-  std::size_t size() const { return ops_.size(); }
 
  private:
   std::vector<std::function<void()>> ops_;

@@ -64,4 +64,12 @@ std::string Sequential::summary(const Shape& input, DType dtype) {
   return os.str();
 }
 
+std::vector<std::pair<std::string, Tensor*>> Sequential::state_dict() {
+  std::vector<std::pair<std::string, Tensor*>> named;
+  auto params = parameters();
+  for (std::size_t i = 0; i < params.size(); ++i) named.emplace_back("param." + std::to_string(i), &params[i]->value);
+  for (auto& b : buffers()) named.emplace_back("buffer." + b.first, b.second);
+  return named;
+}
+
 }  // namespace normlab

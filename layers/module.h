@@ -35,10 +35,13 @@ class Sequential : public Module {
   std::string kind() const override { return "Sequential"; }
   std::vector<Var> parameters() override;
   std::vector<std::pair<std::string, Tensor*>> buffers() override;
-  std::size_t size() const { return layers_.size(); }
   Module& at(std::size_t i) { return *layers_[i]; }
 
   int64_t num_parameters();
+  // The model's tensors by checkpoint name: "param.<i>" for each parameter's value, in
+  // parameters() order, then "buffer.<name>" (BN running statistics). The pointers stay valid
+  // while the model lives (and move with it between devices only through move_to).
+  std::vector<std::pair<std::string, Tensor*>> state_dict();
   // A torchsummary-like table: each layer's output shape and parameter count, and the total,
   // computed by running a batch-1 input of `input` shape through the network in eval mode.
   std::string summary(const Shape& input, DType dtype);

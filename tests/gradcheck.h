@@ -8,6 +8,7 @@
 // gradient must overwrite every element) and parameter-gradient buffers pre-filled with kSentinel (an
 // ACCUMULATED gradient must add to it: the check compares grad - kSentinel).
 #pragma once
+#include "kernels/dispatch.h"
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -71,6 +72,18 @@ inline double gradcheck(const std::function<Tensor()>& forward, const std::funct
     }
   }
   return worst;
+}
+
+// The mean NLL and the penalty value as numbers (they wait for the device: tests only).
+inline double nll_value(Tensor& logp, const Tensor& z, const Tensor& labels) {
+  Tensor loss = Tensor::empty({1}, z.dtype(), z.device());
+  ops::log_softmax_nll_forward(logp, loss, z, labels);
+  return loss.to_vector()[0];
+}
+inline double penalty_value(const Tensor& w, double l1, double l2) {
+  Tensor value = Tensor::zeros({1}, w.dtype(), w.device());
+  ops::penalty_forward(value, 0, w, l1, l2);
+  return value.to_vector()[0];
 }
 
 }  // namespace normlab::test

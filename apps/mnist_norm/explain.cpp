@@ -83,14 +83,7 @@ int run_explain(const ExplainConfig& cfg) {
   Rng rng(cfg.seed);
   NetConfig nc;
   auto net = build_mnist_net(nc, rng);
-  if (!cfg.checkpoint.empty()) {
-    NamedTensors named;
-    auto params = net->parameters();
-    for (std::size_t i = 0; i < params.size(); ++i) named.emplace_back("param." + std::to_string(i), &params[i]->value);
-    auto bufs = net->buffers();
-    for (auto& b : bufs) named.emplace_back("buffer." + b.first, b.second);
-    load_checkpoint(cfg.checkpoint, named);
-  }
+  if (!cfg.checkpoint.empty()) load_checkpoint(cfg.checkpoint, net->state_dict());
   Context ctx;  // eval, no tape
   Var a = net->at(0).forward(make_var(test.images), ctx);  // first conv: [2, 8, 26, 26]
   Tensor4 x(static_cast<std::size_t>(N * C * HW));

@@ -262,12 +262,7 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
 
   // Checkpoints hold host copies, whatever the device: the same file loads on either.
   move_to(*net, Device::cpu);
-  NamedTensors named;
-  auto params = net->parameters();
-  for (std::size_t i = 0; i < params.size(); ++i) named.emplace_back("param." + std::to_string(i), &params[i]->value);
-  auto bufs = net->buffers();
-  for (auto& b : bufs) named.emplace_back("buffer." + b.first, b.second);
-  save_checkpoint((fs::path(dir) / "model.ckpt").string(), named);
+  save_checkpoint((fs::path(dir) / "model.ckpt").string(), net->state_dict());
   write_file_atomic((fs::path(dir) / "misclassified.csv").string(), misclassified_csv(test, last));
 
   const auto& f = res.epochs.back();
