@@ -78,7 +78,6 @@ int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::siz
 // both and require the same bits.
 enum class Order { forward, reverse };
 void set_order(Order o);
-Order order();
 // Launches run so far, and how often each kernel ran (tests print what they executed).
 int64_t launches();
 std::vector<std::pair<std::string, int64_t>> kernel_counts();

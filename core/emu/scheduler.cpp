@@ -92,6 +92,10 @@ std::string site_str(const std::source_location& s) {
   return f + ":" + std::to_string(s.line());
 }
 
+bool same_site(const std::source_location& a, const std::source_location& b) {
+  return a.line() == b.line() && std::string(a.file_name()) == b.file_name();
+}
+
 std::string thread_str(unsigned i) {
   const uint3& a = W.t[i].idx;
   char b[160];
@@ -234,8 +238,7 @@ std::vector<unsigned> release() {
       } else if (W.t[j].st == St::barrier) {
         fail(i, "warp shuffle" + at + ": lane " + std::to_string(l) + " of the mask waits at __syncthreads at " +
                     site_str(W.t[j].site) + " instead");
-      } else if (W.t[j].mask != a.mask || W.t[j].site.line() != a.site.line() ||
-                 std::string(W.t[j].site.file_name()) != a.site.file_name()) {
+      } else if (W.t[j].mask != a.mask || !same_site(W.t[j].site, a.site)) {
         fail(i, "warp shuffle" + at + ": lane " + std::to_string(l) + " of the mask waits at another shuffle, " +
                     site_str(W.t[j].site) + " (mask " + mask_str(W.t[j].mask) + ")");
       }
@@ -266,7 +269,7 @@ std::vector<unsigned> release() {
       }
       if (waiting < 0) waiting = static_cast<int>(i);
       const Thr& w = W.t[static_cast<unsigned>(waiting)];
-      if (W.t[i].site.line() != w.site.line() || std::string(W.t[i].site.file_name()) != w.site.file_name()) {
+      if (!same_site(W.t[i].site, w.site)) {
         fail(i, "barrier divergence: waits at __syncthreads at " + site_str(W.t[i].site) + " while " +
                     thread_str(static_cast<unsigned>(waiting)) + " waits at " + site_str(w.site));
         return {};
@@ -364,7 +367,6 @@ void* block_shared(const void* key, std::size_t bytes, const char* name) {
 void* dynamic_shared() { return W.dynamic.get(); }
 
 void set_order(Order o) { g_order = o; }
-Order order() { return g_order.load(); }
 int64_t launches() { return g_launches.load(); }
 
 std::vector<std::pair<std::string, int64_t>> kernel_counts() {
@@ -387,10 +389,10 @@ int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::siz
     set_error(cudaErrorInvalidConfiguration, (k + b).c_str(), false);
     return cudaErrorInvalidConfiguration;
   }
-  if (shmem > max_dynamic_shared(fn)) {
+  if (const std::size_t limit = max_dynamic_shared(fn); shmem > limit) {
     set_error(cudaErrorInvalidValue,
               (k + std::to_string(shmem) + " bytes of dynamic shared memory, above the kernel's limit of " +
-               std::to_string(max_dynamic_shared(fn)) +
+               std::to_string(limit) +
                " (above 48 KiB needs cudaFuncSetAttribute(MaxDynamicSharedMemorySize))")
                   .c_str(),
               false);
