@@ -32,32 +32,6 @@ struct Series {
   std::vector<std::string> run_dirs;
 };
 
-std::vector<std::map<std::string, double>> read_metrics(const std::string& path) {
-  std::ifstream is(path);
-  if (!is) throw InputError(path + ": not found; `plot` needs a folder written by mnist_norm training");
-  std::string line;
-  std::getline(is, line);
-  std::vector<std::string> head;
-  {
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) head.push_back(c);
-  }
-  std::vector<std::map<std::string, double>> rows;
-  while (std::getline(is, line)) {
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::string c;
-    std::map<std::string, double> row;
-    for (const auto& h : head) {
-      if (!std::getline(ss, c, ',')) throw InputError(path + ": short row '" + line + "'");
-      row[h] = std::stod(c);
-    }
-    rows.push_back(row);
-  }
-  if (rows.empty()) throw InputError(path + ": no epochs recorded");
-  return rows;
-}
 
 std::string pretty(const std::string& norm, double l1) {
   const auto n = parse_norm(norm);

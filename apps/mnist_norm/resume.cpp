@@ -19,13 +19,11 @@ struct StateTensors {
   std::vector<Tensor> t;
   NamedTensors named;
   StateTensors(Sequential& net, Sgd& opt, int total_epochs) {
-    auto params = net.parameters();
-    auto bufs = net.buffers();
-    t.reserve(2 * params.size() + bufs.size() + 2);
-    for (std::size_t i = 0; i < params.size(); ++i) add("param." + std::to_string(i), params[i]->value.shape(), DType::f32);
-    for (auto& b : bufs) add("buffer." + b.first, b.second->shape(), b.second->dtype());
+    const auto model = net.state_dict();  // the model's tensors, named as in model.ckpt
+    t.reserve(model.size() + opt.velocity().size() + 2);
+    for (const auto& [name, p] : model) add(name, p->shape(), p->dtype());
     for (std::size_t i = 0; i < opt.velocity().size(); ++i)
-      add("velocity." + std::to_string(i), opt.velocity()[i].shape(), DType::f32);
+      add("velocity." + std::to_string(i), opt.velocity()[i].shape(), opt.velocity()[i].dtype());
     add("state", {4}, DType::f64);
     add("metrics", {total_epochs, kMetricCols}, DType::f64);
   }
@@ -36,8 +34,7 @@ struct StateTensors {
   // The live tensors in the same order as the first entries of t.
   static std::vector<Tensor*> live(Sequential& net, Sgd& opt) {
     std::vector<Tensor*> v;
-    for (auto& p : net.parameters()) v.push_back(&p->value);
-    for (auto& b : net.buffers()) v.push_back(b.second);
+    for (const auto& named : net.state_dict()) v.push_back(named.second);
     for (auto& u : opt.velocity()) v.push_back(&u);
     return v;
   }

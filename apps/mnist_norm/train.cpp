@@ -117,6 +117,7 @@ void progress(int epoch, int epochs, int b, int nb, int64_t images, double secs)
 
 // A loss beyond this cannot come from training that works (chance is ln 10 = 2.3): the run diverged.
 constexpr double kDivergedLoss = 1000.0;
+bool exploded(double loss) { return !std::isfinite(loss) || loss > kDivergedLoss; }
 
 // Non-finite values in any parameter (CPU: checked after every step).
 bool params_finite(Sequential& net) {
@@ -181,10 +182,12 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     std::printf("resuming %s after epoch %d of %d (step %ld)\n", dir.c_str(), st.epochs_done, cfg.epochs, st.step);
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
   }
-  double data_seconds = st.data_seconds, eval_seconds = st.eval_seconds;
+  // The run's counters live in its resumable state (so a resumed run carries on with them).
+  double& data_seconds = st.data_seconds;
+  double& eval_seconds = st.eval_seconds;
+  long& step = st.step;
   int64_t mallocs_after_first_epoch = 0;
   const Tensor no_penalty;
-  long step = st.step;
   // Stops the run: one line naming where and the fix; the last complete epoch's resume.ckpt stays.
   auto diverged = [&](int epoch, const std::string& where, double loss, const char* what = "the loss") {
     char b[400];
@@ -213,7 +216,7 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
       LossResult lr = nll_loss(net->forward(x, ctx), labels, ctx);
       if (dev == Device::cpu) {  // on the CPU the loss is at hand: a divergence stops the run in its step
         const double loss = lr.value();
-        if (!std::isfinite(loss) || loss > kDivergedLoss)
+        if (exploded(loss))
           return diverged(epoch, "step " + std::to_string(b + 1) + " of " + std::to_string(nb), loss);
       }
       opt.zero_grad();
@@ -230,13 +233,13 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     const double train_secs = seconds_since(t0);
     // On CUDA the loss is read once per epoch (a read per step would stall the GPU): the epoch is named.
     const double mean_loss = sums[0] / static_cast<double>(seen);
-    if (!std::isfinite(mean_loss) || mean_loss > kDivergedLoss)
+    if (exploded(mean_loss))
       return diverged(epoch, "during the epoch", mean_loss, "the mean training loss");
     const auto te = Clock::now();
     last = evaluate(*net, test_loader, no_penalty, epoch == cfg.epochs);
     eval_seconds += seconds_since(te);
     // Training can look sane while the model in eval mode has exploded (BN's running statistics).
-    if (!std::isfinite(last.loss) || last.loss > kDivergedLoss)
+    if (exploded(last.loss))
       return diverged(epoch, "at its end", last.loss, "the test loss");
     if (epoch == 1) mallocs_after_first_epoch = cuda_memory_stats().mallocs;
     EpochMetrics m{epoch, sums[0] / static_cast<double>(seen), 100.0 * sums[1] / static_cast<double>(seen),
@@ -249,9 +252,6 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     std::fflush(stdout);
     write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
     st.epochs_done = epoch;
-    st.step = step;
-    st.data_seconds = data_seconds;
-    st.eval_seconds = eval_seconds;
     st.epochs = res.epochs;
     save_run_state(dir, *net, opt, st, cfg.epochs);  // a kill from here on resumes after this epoch
   }
@@ -374,16 +374,9 @@ void write_summary(const std::string& dir, const std::vector<RunResult>& runs, c
 RunResult load_finished(const std::string& dir, Norm norm, uint64_t seed) {
   const json r = json::parse(read_file((fs::path(dir) / "results.json").string()));
   RunResult res{dir, norm, seed, r.at("parameters").get<int64_t>(), {}, r.value("status", std::string("ok")), ""};
-  std::istringstream is(read_file((fs::path(dir) / "metrics.csv").string()));
-  std::string line;
-  std::getline(is, line);  // header
-  while (std::getline(is, line)) {
-    EpochMetrics m{};
-    if (std::sscanf(line.c_str(), "%d,%lf,%lf,%lf,%lf,%lf", &m.epoch, &m.train_loss, &m.train_acc, &m.test_loss,
-                    &m.test_acc, &m.seconds) == 6)
-      res.epochs.push_back(m);
-  }
-  if (res.epochs.empty()) throw InputError(dir + "/metrics.csv: no epochs; remove " + dir + " and resume again");
+  for (auto& row : read_metrics((fs::path(dir) / "metrics.csv").string()))
+    res.epochs.push_back({static_cast<int>(row.at("epoch")), row.at("train_loss"), row.at("train_acc"),
+                          row.at("test_loss"), row.at("test_acc"), row.at("seconds")});
   return res;
 }
 
