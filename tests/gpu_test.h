@@ -7,12 +7,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "core/device.h"
+#include "tests/run_files.h"
 #ifdef NORMLAB_CUDA_EMULATE
 #include "core/emu/cuda_emu.h"
 #endif
@@ -37,12 +37,6 @@ void compare(const char* what, const std::vector<T>& got, const std::type_identi
               atol, rtol);
   INFO(what << ": " << bad << " elements outside tolerance; max abs " << max_abs);
   CHECK(bad == 0);
-}
-
-// An NVIDIA GPU is installed here (its driver's device node or /proc entry exists).
-inline bool gpu_present() {
-  std::error_code ec;
-  return std::filesystem::exists("/dev/nvidia0", ec) || std::filesystem::exists("/proc/driver/nvidia/version", ec);
 }
 
 // The Catch2 session; SKIPPED (CTest's skip code 77) when there is no GPU; FAILED (exit 1) when a

@@ -19,21 +19,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/run_files.h"
+
 namespace fs = std::filesystem;
 
 namespace {
-std::string slurp(const fs::path& p) {
-  std::ifstream is(p, std::ios::binary);
-  std::ostringstream os;
-  os << is.rdbuf();
-  return os.str();
-}
-std::string strip_seconds(const std::string& csv) {  // drop the last column of every line
-  std::istringstream is(csv);
-  std::string line, out;
-  while (std::getline(is, line)) out += line.substr(0, line.rfind(',')) + "\n";
-  return out;
-}
+using normlab::test::slurp;
+using normlab::test::strip_last_column;
 int run(const std::string& args) {
   const std::string cmd = std::string(NORMLAB_APP) + " " + args + " > /dev/null 2>&1";
   const int st = std::system(cmd.c_str());
@@ -66,7 +58,7 @@ bool same_run(const fs::path& a, const fs::path& b) {
   bool ok = true;
   for (const char* f : {"metrics.csv", "misclassified.csv", "model.ckpt"}) {
     std::string x = slurp(a / f), y = slurp(b / f);
-    if (std::string(f) == "metrics.csv") x = strip_seconds(x), y = strip_seconds(y);
+    if (std::string(f) == "metrics.csv") x = strip_last_column(x), y = strip_last_column(y);
     const bool same = !x.empty() && x == y;
     std::printf("  %-18s %s (%zu bytes)\n", f, same ? "identical" : "DIFFERENT", x.size());
     ok = ok && same;
@@ -102,11 +94,13 @@ int main() {
   bool ok = true;
 
   // One run: uninterrupted, then killed at a random moment of epoch 2 and resumed.
-  const auto a = with({"--norm", "bn", "--l1", "1e-5"}, out / "a"), b = with({"--norm", "bn", "--l1", "1e-5"}, out / "b");
+  const auto a = with({"--norm", "bn", "--l1", "1e-5"}, out / "a"),
+             b = with({"--norm", "bn", "--l1", "1e-5"}, out / "b");
   if (run(joined(a)) != 0) return std::printf("FAILED: the uninterrupted run\n"), 1;
   const int ms = static_cast<int>(rng() % 400);
   const bool killed = run_and_kill(b, out / "b" / "resume.ckpt", ms);
-  std::printf("run killed with SIGKILL %d ms after epoch 1's checkpoint: %s\n", ms, killed ? "yes" : "no (it ended first)");
+  std::printf("run killed with SIGKILL %d ms after epoch 1's checkpoint: %s\n", ms,
+              killed ? "yes" : "no (it ended first)");
   if (run("--resume " + (out / "b").string()) != 0) return std::printf("FAILED: --resume\n"), 1;
   ok = same_run(out / "a", out / "b") && ok;
 
@@ -138,8 +132,8 @@ int main() {
   const int st = p ? pclose(p) : -1;
   const int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   std::printf("--lr 50: exit %d, stderr: %s", code, err.c_str());
-  ok = ok && code == 3 && err.find("diverged at epoch") != std::string::npos &&
-       err.find("step") != std::string::npos && !fs::exists(d / "results.json");
+  ok = ok && code == 3 && err.find("diverged at epoch") != std::string::npos && err.find("step") != std::string::npos &&
+       !fs::exists(d / "results.json");
 
   fs::remove_all(out);
   std::printf("%s\n", ok ? "resume and divergence: all as required" : "FAILED");

@@ -20,16 +20,12 @@
 #include <vector>
 
 #include "core/device.h"
+#include "tests/run_files.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-std::string slurp(const fs::path& p) {
-  std::ifstream is(p);
-  std::ostringstream os;
-  os << is.rdbuf();
-  return os.str();
-}
+using normlab::test::slurp;
 
 // Runs mnist_norm; returns its exit status (0 = success).
 int run(const std::string& args) {
@@ -65,7 +61,8 @@ int emulated(const std::string& dir, const fs::path& out) {
       std::printf("FAILED: mnist_norm --norm %s did not finish\n", norm);
       return 1;
     }
-    const auto c = last_metrics(out / norm / "cpu" / "metrics.csv"), g = last_metrics(out / norm / "cuda" / "metrics.csv");
+    const auto c = last_metrics(out / norm / "cpu" / "metrics.csv"),
+               g = last_metrics(out / norm / "cuda" / "metrics.csv");
     if (c.size() != 4 || g.size() != 4) return 1;
     const bool same = std::abs(c[0] - g[0]) <= 1e-4 * c[0] && std::abs(c[2] - g[2]) <= 1e-4 * c[2] &&
                       std::abs(c[1] - g[1]) <= 100.0 / 256 + 1e-9 && std::abs(c[3] - g[3]) <= 100.0 / 500 + 1e-9;
@@ -83,8 +80,7 @@ int emulated(const std::string& dir, const fs::path& out) {
 int main() {
   std::string why;
   if (!normlab::cuda_available(&why)) {
-    std::error_code ec;  // a GPU that is installed but unusable is a failure, not a skip
-    if (fs::exists("/dev/nvidia0", ec) || fs::exists("/proc/driver/nvidia/version", ec)) {
+    if (normlab::test::gpu_present()) {  // a GPU that is installed but unusable is a failure, not a skip
       std::printf("FAILED: a GPU is installed but CUDA cannot use it (%s)\n", why.c_str());
       return 1;
     }
@@ -123,14 +119,8 @@ int main() {
   if (run("--norm bn" + common + " --out " + (out / "bn-again").string()) != 0) return 1;
   const std::string a = slurp(out / "bn" / "metrics.csv"), b = slurp(out / "bn-again" / "metrics.csv");
   // The seconds column differs between runs; compare everything before it.
-  auto strip = [](const std::string& csv) {
-    std::istringstream is(csv);
-    std::string line, outs;
-    while (std::getline(is, line)) outs += line.substr(0, line.rfind(',')) + "\n";
-    return outs;
-  };
-  const bool same =
-      strip(a) == strip(b) && slurp(out / "bn" / "misclassified.csv") == slurp(out / "bn-again" / "misclassified.csv");
+  const bool same = normlab::test::strip_last_column(a) == normlab::test::strip_last_column(b) &&
+                    slurp(out / "bn" / "misclassified.csv") == slurp(out / "bn-again" / "misclassified.csv");
   std::printf("BN run twice with seed 1: %s\n", same ? "identical metrics and mistakes" : "DIFFERENT results");
   fs::remove_all(out);
   return ok && same ? 0 : 1;
