@@ -17,4 +17,11 @@ OUT=${STUDY_OUT:-runs/study}
 if [ -f "$OUT/command.json" ] && [ $# -eq 0 ]; then
   exec build/mnist_norm --resume "$OUT" --data "$MNIST_DIR"
 fi
-exec build/mnist_norm --norm bn,gn,ln --l1 1e-5 --seeds 3 --data "$MNIST_DIR" --out "$OUT" "$@"
+# The study's settings, each unless the extra flags give it (mnist_norm refuses an option twice).
+defaults=(--norm bn,gn,ln --l1 1e-5 --seeds 3 --data "$MNIST_DIR" --out "$OUT")
+args=()
+for ((i = 0; i < ${#defaults[@]}; i += 2)); do
+  flag=${defaults[i]}
+  [[ " $* " == *" $flag "* || " $* " == *" $flag="* ]] || args+=("$flag" "${defaults[i + 1]}")
+done
+exec build/mnist_norm "${args[@]}" "$@"
