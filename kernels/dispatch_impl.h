@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "core/profile.h"
 #include "core/tensor.h"
 
 namespace normlab::ops::detail {
@@ -43,6 +44,7 @@ void run(const char* op, const Tensor& t, std::initializer_list<const Tensor*> o
     if (o && o->defined())
       NL_CHECK(o->device() == t.device(), op, ": tensors on different devices (", t.describe(), " and ", o->describe(),
                "); move them with to_device()");
+  const profile::Scope timer(op);  // --profile: the op's wall time
   if (t.device() == Device::cuda) {
     NL_CHECK(t.dtype() == DType::f32, op, ": the CUDA kernels are float32, got ", t.describe());
     on_cuda();

@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
   app.add_option("--resume", resume_dir,
                  "continue the interrupted run or study in this folder where it stopped (its settings come from "
                  "its command.json; finished runs are kept)");
+  app.add_flag("--profile", cfg.profile, "time each kernel op of the training passes; writes profile.csv");
   app.add_flag("--overwrite", cfg.overwrite, "train into an --out folder that holds an earlier run");
   app.add_option("--device", cfg.device, "cpu, or cuda: the hand-written CUDA kernels on the GPU (same flags, same outputs)")
       ->capture_default_str();

@@ -18,6 +18,7 @@
 #include "apps/mnist_norm/resume.h"
 #include "core/checkpoint.h"
 #include "core/device.h"
+#include "core/profile.h"
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
@@ -117,6 +118,29 @@ void progress(int epoch, int epochs, int b, int nb, int64_t images, double secs)
 
 // A loss beyond this cannot come from training that works (chance is ln 10 = 2.3): the run diverged.
 constexpr double kDivergedLoss = 1000.0;
+// --profile: where the training passes' time went, per dispatcher op (core/profile.h), printed
+// and written to profile.csv; "(outside the ops)" is autograd, allocation and the loop itself.
+void report_profile(const std::string& dir, double train_seconds, int64_t steps) {
+  std::string csv = "op,calls,seconds,ms_per_step,percent\n";
+  double in_ops = 0;
+  auto row = [&](const std::string& op, int64_t calls, double secs) {
+    char b[256];
+    const double ms = steps > 0 ? 1e3 * secs / static_cast<double>(steps) : 0.0;
+    const double pct = train_seconds > 0 ? 100.0 * secs / train_seconds : 0.0;
+    std::snprintf(b, sizeof b, "%s,%lld,%.4f,%.4f,%.2f\n", op.c_str(), static_cast<long long>(calls), secs, ms, pct);
+    csv += b;
+    std::printf("  %-32s %8lld calls %9.3f s %8.3f ms/step %6.2f%%\n", op.c_str(), static_cast<long long>(calls), secs,
+                ms, pct);
+  };
+  std::printf("profile of the training passes (%lld steps, %.3f s):\n", static_cast<long long>(steps), train_seconds);
+  for (const auto& e : profile::entries()) {
+    row(e.op, e.calls, e.seconds);
+    in_ops += e.seconds;
+  }
+  row("(outside the ops)", 0, train_seconds - in_ops);
+  write_file_atomic((fs::path(dir) / "profile.csv").string(), csv);
+}
+
 bool exploded(double loss) { return !std::isfinite(loss) || loss > kDivergedLoss; }
 
 // Non-finite values in any parameter (CPU: checked after every step).
@@ -198,8 +222,11 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     res.failure = b;
     return res;
   };
+  profile::reset();
+  int64_t profiled_steps = 0;
   for (int epoch = st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
+    profile::enable(cfg.profile);  // the training pass only, as the epoch's seconds
     loader.start_epoch(epoch);
     // (loss + penalty) * n and the correct count, summed on the training device: on CUDA nothing in
     // the loop below waits for the GPU; the sums are read once, after the last step.
@@ -231,6 +258,8 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     }
     const auto sums = acc.to_vector();  // on CUDA: the one wait for the GPU in the epoch
     const double train_secs = seconds_since(t0);
+    profile::enable(false);
+    profiled_steps += nb;
     // On CUDA the loss is read once per epoch (a read per step would stall the GPU): the epoch is named.
     const double mean_loss = sums[0] / static_cast<double>(seen);
     if (exploded(mean_loss))
@@ -268,6 +297,7 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   const auto& f = res.epochs.back();
   double train_total = 0;
   for (const auto& m : res.epochs) train_total += m.seconds;
+  if (cfg.profile) report_profile(dir, train_total, profiled_steps);
   json out = {{"norm", norm_name(norm)}, {"l1", l1}, {"seed", seed}, {"parameters", res.params},
               {"epochs", cfg.epochs}, {"final_test_acc", f.test_acc}, {"final_test_loss", f.test_loss},
               {"final_train_acc", f.train_acc}, {"final_train_loss", f.train_loss},

@@ -34,6 +34,7 @@ struct TrainConfig {
   std::string device = "cpu";
   bool resume = false;     // continue the run or study in `out` (its command.json) where it stopped
   bool overwrite = false;  // train into a folder that holds a previous run
+  bool profile = false;    // per-op times of the training passes: printed and written to profile.csv
 };
 
 struct EpochMetrics {
