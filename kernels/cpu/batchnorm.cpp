@@ -1,82 +1,79 @@
-// CPU batch norm: one OpenMP iteration per channel; sums in double. Math: kernels/batchnorm.h.
+// CPU batch norm: per-row sums in parallel, then per-channel statistics (kernels/cpu/norm_rows.h).
+// Math: kernels/batchnorm.h.
 #include "kernels/batchnorm.h"
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/norm_rows.h"
 
 namespace normlab::cpu {
 
 template <typename T>
 void batchnorm_forward_train(T* y, T* mean, T* rstd, T* running_mean, T* running_var, const T* x,
                              const T* gamma, const T* beta, int N, int C, int HW, T eps, T momentum) {
-  const double M = static_cast<double>(N) * HW;
-#pragma omp parallel for schedule(static)
+  const rows::Groups g = rows::batch_groups(N, C, HW);
+  const double M = g.size();
+  std::vector<double> mu, var;
+  rows::group_stats(mu, var, x, g);
+  std::vector<T> a(static_cast<std::size_t>(N) * C), b(a.size());
   for (int c = 0; c < C; ++c) {
-    double s = 0;
-    for (int n = 0; n < N; ++n) {
-      const T* xp = x + (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) s += xp[i];
-    }
-    const double mu = s / M;
-    double ss = 0;  // two-pass variance: no cancellation
-    for (int n = 0; n < N; ++n) {
-      const T* xp = x + (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) ss += (xp[i] - mu) * (xp[i] - mu);
-    }
-    const double var = ss / M;
-    const double rs = 1.0 / std::sqrt(var + static_cast<double>(eps));
-    mean[c] = static_cast<T>(mu);
+    const double rs = 1.0 / std::sqrt(var[c] + static_cast<double>(eps));
+    mean[c] = static_cast<T>(mu[c]);
     rstd[c] = static_cast<T>(rs);
-    const T a = static_cast<T>(gamma[c] * rs), b = static_cast<T>(beta[c] - gamma[c] * mu * rs);
-    for (int n = 0; n < N; ++n) {
-      const int64_t off = (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) y[off + i] = a * x[off + i] + b;
-    }
-    const double unbiased = M > 1 ? var * M / (M - 1) : var;
-    running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mu);
+    const double unbiased = M > 1 ? var[c] * M / (M - 1) : var[c];
+    running_mean[c] = static_cast<T>((1 - momentum) * running_mean[c] + momentum * mu[c]);
     running_var[c] = static_cast<T>((1 - momentum) * running_var[c] + momentum * unbiased);
+    for (int n = 0; n < N; ++n) {  // y = gamma*(x - mu)*rs + beta = a*x + b
+      a[n * C + c] = static_cast<T>(gamma[c] * rs);
+      b[n * C + c] = static_cast<T>(beta[c] - gamma[c] * mu[c] * rs);
+    }
   }
+  rows::apply_affine(y, x, a, b, static_cast<int64_t>(N) * C, HW);
 }
 
 template <typename T>
 void batchnorm_forward_eval(T* y, const T* x, const T* gamma, const T* beta, const T* running_mean,
                             const T* running_var, int N, int C, int HW, T eps) {
-#pragma omp parallel for schedule(static) collapse(2)
-  for (int n = 0; n < N; ++n)
-    for (int c = 0; c < C; ++c) {
-      const T rs = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
-      const T a = gamma[c] * rs, b = beta[c] - gamma[c] * running_mean[c] * rs;
-      const int64_t off = (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) y[off + i] = a * x[off + i] + b;
+  std::vector<T> a(static_cast<std::size_t>(N) * C), b(a.size());
+  for (int c = 0; c < C; ++c) {
+    const T rs = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+    for (int n = 0; n < N; ++n) {
+      a[n * C + c] = gamma[c] * rs;
+      b[n * C + c] = beta[c] - gamma[c] * running_mean[c] * rs;
     }
+  }
+  rows::apply_affine(y, x, a, b, static_cast<int64_t>(N) * C, HW);
 }
 
 template <typename T>
 void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW) {
-  const double M = static_cast<double>(N) * HW;
-#pragma omp parallel for schedule(static)
+  const rows::Groups g = rows::batch_groups(N, C, HW);
+  const double M = g.size();
+  const auto s = rows::row_dy_sums(dy, x, mean, g);
+  // dx = k*(M*dy - sum dy - xhat*sum dy*xhat), k = gamma*rstd/M, written per channel as
+  // dx = A*dy + B*(x - mean) + C0.
+  std::vector<T> A(static_cast<std::size_t>(C)), B(A.size()), C0(A.size());
   for (int c = 0; c < C; ++c) {
-    const double mu = mean[c], rs = rstd[c];
-    double sdy = 0, sdyx = 0;
+    double sdy = 0, sdyxm = 0;
     for (int n = 0; n < N; ++n) {
-      const int64_t off = (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) {
-        sdy += dy[off + i];
-        sdyx += dy[off + i] * (x[off + i] - mu) * rs;
-      }
+      sdy += s[n * C + c].dy;
+      sdyxm += s[n * C + c].dyxm;
     }
+    const double rs = rstd[c], sdyx = sdyxm * rs;  // sum dy * xhat
     dbeta[c] += static_cast<T>(sdy);
     dgamma[c] += static_cast<T>(sdyx);
     const double k = gamma[c] * rs / M;
-    const double mdy = sdy, mdyx = sdyx;
-    for (int n = 0; n < N; ++n) {
-      const int64_t off = (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) {
-        const double xh = (x[off + i] - mu) * rs;
-        dx[off + i] = static_cast<T>(k * (M * dy[off + i] - mdy - xh * mdyx));
-      }
-    }
+    A[c] = static_cast<T>(k * M);
+    B[c] = static_cast<T>(-k * sdyx * rs);
+    C0[c] = static_cast<T>(-k * sdy);
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < static_cast<int64_t>(N) * C; ++r) {
+    const int c = static_cast<int>(r % C);
+    rows::affine2(dx + r * HW, dy + r * HW, x + r * HW, HW, A[c], B[c], mean[c], C0[c]);
   }
 }
 

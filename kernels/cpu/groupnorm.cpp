@@ -1,79 +1,71 @@
-// CPU group norm: statistics and dx per (n, g) in parallel; dgamma/dbeta per channel in parallel
-// (no shared accumulators, so results do not depend on the thread count). Math: kernels/groupnorm.h.
+// CPU group norm: per-row sums in parallel, then per-(n, g) statistics (kernels/cpu/norm_rows.h);
+// dgamma/dbeta come from the same row sums as dx, added over n in order, so no result depends on
+// the thread count. Math: kernels/groupnorm.h.
 #include "kernels/groupnorm.h"
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/norm_rows.h"
 
 namespace normlab::cpu {
 
 template <typename T>
 void groupnorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
                        int C, int HW, int G, T eps) {
-  const int Cg = C / G;
-  const int64_t M = static_cast<int64_t>(Cg) * HW;
-#pragma omp parallel for schedule(static)
-  for (int ng = 0; ng < N * G; ++ng) {
-    const int64_t off = static_cast<int64_t>(ng) * M;  // group g of sample n is contiguous
-    double s = 0;
-    for (int64_t i = 0; i < M; ++i) s += x[off + i];
-    const double mu = s / static_cast<double>(M);
-    double ss = 0;
-    for (int64_t i = 0; i < M; ++i) ss += (x[off + i] - mu) * (x[off + i] - mu);
-    const double rs = 1.0 / std::sqrt(ss / static_cast<double>(M) + static_cast<double>(eps));
-    mean[ng] = static_cast<T>(mu);
-    rstd[ng] = static_cast<T>(rs);
-    const int c0 = (ng % G) * Cg;
-    for (int cc = 0; cc < Cg; ++cc) {
-      const int c = c0 + cc;
-      const T a = static_cast<T>(gamma[c] * rs), b = static_cast<T>(beta[c] - gamma[c] * mu * rs);
-      const int64_t o = off + static_cast<int64_t>(cc) * HW;
-      for (int i = 0; i < HW; ++i) y[o + i] = a * x[o + i] + b;
-    }
+  const rows::Groups g = rows::sample_groups(N, C, HW, G);
+  std::vector<double> mu, var;
+  rows::group_stats(mu, var, x, g);
+  std::vector<double> rstd_d(mu.size());
+  for (std::size_t ng = 0; ng < mu.size(); ++ng) {
+    rstd_d[ng] = 1.0 / std::sqrt(var[ng] + static_cast<double>(eps));
+    mean[ng] = static_cast<T>(mu[ng]);
+    rstd[ng] = static_cast<T>(rstd_d[ng]);
   }
+  std::vector<T> a(static_cast<std::size_t>(N) * C), b(a.size());
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {  // y = gamma*(x - mu)*rs + beta = a*x + b
+      const int ng = g.of(n, c, C, G);
+      const double rs = rstd_d[ng];
+      a[n * C + c] = static_cast<T>(gamma[c] * rs);
+      b[n * C + c] = static_cast<T>(beta[c] - gamma[c] * mu[ng] * rs);
+    }
+  rows::apply_affine(y, x, a, b, static_cast<int64_t>(N) * C, HW);
 }
 
 template <typename T>
 void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW, int G) {
-  const int Cg = C / G;
-  const int64_t M = static_cast<int64_t>(Cg) * HW;
-#pragma omp parallel for schedule(static)
-  for (int ng = 0; ng < N * G; ++ng) {
-    const int64_t off = static_cast<int64_t>(ng) * M;
-    const double mu = mean[ng], rs = rstd[ng];
-    const int c0 = (ng % G) * Cg;
-    double sg = 0, sgx = 0;
-    for (int cc = 0; cc < Cg; ++cc) {
-      const double ga = gamma[c0 + cc];
-      const int64_t o = off + static_cast<int64_t>(cc) * HW;
-      for (int i = 0; i < HW; ++i) {
-        const double g = dy[o + i] * ga;
-        sg += g;
-        sgx += g * (x[o + i] - mu) * rs;
-      }
+  const rows::Groups g = rows::sample_groups(N, C, HW, G);
+  const double M = g.size();
+  const auto s = rows::row_dy_sums(dy, x, mean, g);
+  // Per (n, g), with gi = dy*gamma_c: mean(gi) and mean(gi*xhat) from the row sums; then
+  // dx = rs*(gamma_c*dy - mean(gi) - xhat*mean(gi*xhat)) = A*dy + B*(x - mean) + C0 per row.
+  std::vector<double> mg(static_cast<std::size_t>(N) * G, 0.0), mgx(mg.size(), 0.0);
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {
+      const int ng = g.of(n, c, C, G);
+      mg[ng] += gamma[c] * s[n * C + c].dy;
+      mgx[ng] += gamma[c] * s[n * C + c].dyxm;
     }
-    const double mg = sg / static_cast<double>(M), mgx = sgx / static_cast<double>(M);
-    for (int cc = 0; cc < Cg; ++cc) {
-      const double ga = gamma[c0 + cc];
-      const int64_t o = off + static_cast<int64_t>(cc) * HW;
-      for (int i = 0; i < HW; ++i) {
-        const double xh = (x[o + i] - mu) * rs;
-        dx[o + i] = static_cast<T>(rs * (dy[o + i] * ga - mg - xh * mgx));
-      }
+  std::vector<T> A(static_cast<std::size_t>(N) * C), B(A.size()), C0(A.size());
+  for (int n = 0; n < N; ++n)
+    for (int c = 0; c < C; ++c) {
+      const int ng = g.of(n, c, C, G);
+      const double rs = rstd[ng], m1 = mg[ng] / M, m2 = mgx[ng] * rs / M;
+      A[n * C + c] = static_cast<T>(rs * gamma[c]);
+      B[n * C + c] = static_cast<T>(-rs * rs * m2);
+      C0[n * C + c] = static_cast<T>(-rs * m1);
     }
-  }
 #pragma omp parallel for schedule(static)
-  for (int c = 0; c < C; ++c) {
-    const int g = c / Cg;
+  for (int64_t r = 0; r < static_cast<int64_t>(N) * C; ++r)
+    rows::affine2(dx + r * HW, dy + r * HW, x + r * HW, HW, A[r], B[r], mean[g.group(r)], C0[r]);
+  for (int c = 0; c < C; ++c) {  // dbeta = sum dy, dgamma = sum dy*xhat over n, h, w
     double sdy = 0, sdyx = 0;
     for (int n = 0; n < N; ++n) {
-      const double mu = mean[n * G + g], rs = rstd[n * G + g];
-      const int64_t o = (static_cast<int64_t>(n) * C + c) * HW;
-      for (int i = 0; i < HW; ++i) {
-        sdy += dy[o + i];
-        sdyx += dy[o + i] * (x[o + i] - mu) * rs;
-      }
+      sdy += s[n * C + c].dy;
+      sdyx += s[n * C + c].dyxm * rstd[g.of(n, c, C, G)];
     }
     dbeta[c] += static_cast<T>(sdy);
     dgamma[c] += static_cast<T>(sdyx);
