@@ -5,8 +5,9 @@
 // Backward  dx[n,c,p,q] = sum_{k,r,s} w[k,c,r,s] * dy[n,k, p-r+pad, q-s+pad]        (dy = 0 outside)
 //           dw[k,c,r,s] = sum_{n,i,j} dy[n,k,i,j] * x[n,c, i+r-pad, j+s-pad]
 //           db[k]       = sum_{n,i,j} dy[n,k,i,j]
-// Computed as im2col + GEMM per image: col[(c,r,s), (i,j)] = x[c, i+r-pad, j+s-pad], then
-// y_n = W (K x CRR) * col (CRR x HoWo); dcol = W^T dy_n and col2im; dW += dy_n * col^T.
+// CPU: 3x3 as a direct convolution per image (kernels/cpu/conv3x3_direct.h; dx is the forward
+// convolution of dy padded by 2 - pad with w transposed and turned by 180 degrees); 1x1 as a GEMM
+// per image (Eigen). CUDA: kernels/cuda/conv2d.cu.
 //
 // Shapes: x [N,C,H,W], w [K,C,R,R], b [K] or null, y/dy [N,K,Ho,Wo], dx like x, dw like w, db like b.
 // Preconditions: R in {1, 3}, pad in {0, 1}, Ho >= 1 and Wo >= 1; buffers do not alias.

@@ -22,7 +22,11 @@ Tensor away_from_zero(const Shape& s, Rng& rng) {
 
 TEST_CASE("conv2d gradients: 1x1 and 3x3, pad 0 and 1, with bias", "[grad][conv]") {
   struct Case { int N, C, H, W, K, R, pad; };
-  for (Case c : {Case{2, 3, 5, 4, 4, 3, 1}, Case{1, 2, 4, 5, 3, 3, 0}, Case{2, 3, 3, 3, 2, 1, 0}, Case{1, 1, 3, 3, 2, 3, 1}}) {
+  for (Case c : {Case{2, 3, 5, 4, 4, 3, 1}, Case{1, 2, 4, 5, 3, 3, 0}, Case{2, 3, 3, 3, 2, 1, 0}, Case{1, 1, 3, 3, 2, 3, 1},
+                 // 17 = 16 + 1 output channels and 9 = 8 + 1 input channels: every channel block
+                 // size of the direct 3x3 kernel (kernels/cpu/conv3x3_direct.h), forward and data gradient
+                 Case{1, 9, 5, 6, 17, 3, 1},
+                 Case{1, 2, 3, 4, 3, 1, 1}}) {  // 1x1 with padding: the im2col path
     DYNAMIC_SECTION("N" << c.N << " C" << c.C << " " << c.H << "x" << c.W << " K" << c.K << " R" << c.R << " pad" << c.pad) {
       Rng rng(11);
       Tensor x = randn({c.N, c.C, c.H, c.W}, rng), w = randn({c.K, c.C, c.R, c.R}, rng), b = randn({c.K}, rng);
