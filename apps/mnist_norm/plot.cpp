@@ -2,6 +2,8 @@
 
 #include <gnuplot-iostream.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "apps/mnist_norm/io.h"
@@ -27,8 +30,10 @@ struct Series {
   std::string label;  // e.g. "BN + L1"
   std::string norm;
   int seeds = 0;
-  // column -> per-epoch values (mean over seeds)
-  std::map<std::string, std::vector<double>> cols;
+  // column -> per-epoch mean, minimum and maximum over the seeds
+  std::map<std::string, std::vector<double>> cols, lo, hi;
+  // column -> the last epoch's value of each seed (for the legend's mean +- std)
+  std::map<std::string, std::vector<double>> finals;
   std::vector<std::string> run_dirs;
 };
 
@@ -65,34 +70,59 @@ std::vector<Series> load_series(const std::string& dir) {
     for (const auto& rd : se.run_dirs) {
       auto rows = read_metrics((fs::path(rd) / "metrics.csv").string());
       for (const char* col : {"train_loss", "train_acc", "test_loss", "test_acc"}) {
-        auto& v = se.cols[col];
-        if (v.size() < rows.size()) v.resize(rows.size(), 0.0);
-        for (std::size_t e = 0; e < rows.size(); ++e) v[e] += rows[e].at(col) / se.seeds;
+        auto &v = se.cols[col], &lo = se.lo[col], &hi = se.hi[col];
+        if (v.size() < rows.size()) {
+          v.resize(rows.size(), 0.0);
+          lo.resize(rows.size(), 1e300);
+          hi.resize(rows.size(), -1e300);
+        }
+        for (std::size_t e = 0; e < rows.size(); ++e) {
+          const double x = rows[e].at(col);
+          v[e] += x / se.seeds;
+          lo[e] = std::min(lo[e], x);
+          hi[e] = std::max(hi[e], x);
+        }
+        if (!rows.empty()) se.finals[col].push_back(rows.back().at(col));
       }
     }
   }
   return out;
 }
 
-// Index of the first epoch that sets the y-range: a quarter of the way in (at least the second).
-std::size_t first_kept(std::size_t epochs) { return epochs > 4 ? epochs / 4 : (epochs > 2 ? 1 : 0); }
+// "99.43 +- 0.07" style: the mean and the sample standard deviation of the seeds' final values.
+std::string mean_std(const std::vector<double>& v, const char* fmt) {
+  double m = 0, ss = 0;
+  for (double x : v) m += x / static_cast<double>(v.size());
+  for (double x : v) ss += (x - m) * (x - m);
+  char b[64];
+  if (v.size() < 2) {
+    std::snprintf(b, sizeof b, fmt, m);
+    return b;
+  }
+  char f2[32];
+  std::snprintf(f2, sizeof f2, "%s ± %s", fmt, fmt);
+  std::snprintf(b, sizeof b, f2, m, std::sqrt(ss / static_cast<double>(v.size() - 1)));
+  return b;
+}
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
 
-// Writes <stem>.png (pngcairo) and <stem>.svg with the same content.
+// Writes <stem>.png (pngcairo) and <stem>.svg with the same content: per norm the mean over the
+// seeds (line) and the band from the lowest to the highest seed (shaded), every epoch on the
+// scale. Losses on a log scale; accuracies as error = 100 - accuracy on a reversed log scale
+// labelled in accuracy, so that 90% at epoch 1 and 99.5% at epoch 20 are both readable.
 void curves(const std::string& dir, const std::vector<Series>& ss, const std::string& col, const std::string& stem,
             const std::string& title, const std::string& ylabel, bool percent) {
+  auto y = [&](double v) { return percent ? 100.0 - v : v; };  // plotted value
   double lo = 1e300, hi = -1e300;
   std::size_t epochs = 0;
   for (const auto& s : ss) {
-    const auto& v = s.cols.at(col);
-    epochs = std::max(epochs, v.size());
-    // y-range: where the curves live after the first quarter of training (the early epochs,
-    // far from the rest, would flatten everything); points left outside are named in a label
-    for (std::size_t e = first_kept(v.size()); e < v.size(); ++e) lo = std::min(lo, v[e]), hi = std::max(hi, v[e]);
+    epochs = std::max(epochs, s.cols.at(col).size());
+    for (double v : s.lo.at(col)) lo = std::min(lo, y(v)), hi = std::max(hi, y(v));
+    for (double v : s.hi.at(col)) lo = std::min(lo, y(v)), hi = std::max(hi, y(v));
   }
-  const double pad = (hi - lo) * 0.08 + 1e-9;
-  int seeds = ss.empty() ? 1 : ss.front().seeds;
+  lo = std::max(lo, 1e-4);
+  const int seeds = ss.empty() ? 1 : ss.front().seeds;
   const std::pair<const char*, const char*> formats[] = {
       {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
       {"svg", "svg size 1100,680 enhanced font 'Sans,12' background rgb 'white'"}};
@@ -102,45 +132,57 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
       Gnuplot gp("gnuplot");
       gp << "set terminal " << terminal << "\n";
       gp << "set output '" << tmp << "'\n";
-      gp << "set title '" << title << (seeds > 1 ? " (mean of " + std::to_string(seeds) + " seeds)" : std::string())
-         << "' font 'Sans,15'\n";
+      gp << "set title '" << title
+         << (seeds > 1 ? " (line: mean of " + std::to_string(seeds) + " seeds; band: lowest to highest seed)"
+                       : std::string())
+         << "' font 'Sans,14'\n";
       gp << "set xlabel 'epoch'\nset ylabel '" << ylabel << "'\n";
-      gp << "set grid\nset key " << (percent ? "right bottom" : "right top") << " box opaque\n";
-      gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\n";
-      gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
-      // Say which early points lie outside the range chosen for the later ones.
-      std::string clipped;
-      for (const auto& s : ss) {
-        const auto& v = s.cols.at(col);
-        std::vector<std::size_t> out;
-        for (std::size_t e = 0; e < first_kept(v.size()); ++e)
-          if (v[e] < lo - pad || v[e] > hi + pad) out.push_back(e + 1);
-        if (out.empty()) continue;
-        std::string ep = std::to_string(out.front());
-        if (out.size() > 1) ep += "-" + std::to_string(out.back());
-        clipped += (clipped.empty() ? "" : ", ") + s.label + " " + ep;
+      gp << "set grid xtics ytics mytics\nset key " << (percent ? "right bottom" : "right top") << " box opaque\n";
+      gp << "set xrange [0.5:" << epochs + 0.5 << "]\nset xtics 1\nset logscale y\n";
+      // Tics at round values inside [bottom, top] (log axes label only decades by themselves).
+      const double bottom = lo / 1.15, top = hi * 1.15;
+      auto tics = [&](std::initializer_list<double> values, bool as_accuracy) {
+        std::string t;
+        for (double v : values) {
+          const double at = as_accuracy ? 100 - v : v;
+          if (at < bottom || at > top) continue;
+          char b[64];
+          std::snprintf(b, sizeof b, "%s'%g' %g", t.empty() ? "" : ", ", v, at);
+          t += b;
+        }
+        gp << "set ytics (" << t << ")\n";
+      };
+      if (percent) {  // reversed: the best accuracy (smallest error) at the top
+        gp << "set yrange [" << top << ":" << bottom << "]\n";
+        tics({0, 50, 80, 90, 95, 97, 98, 98.5, 99, 99.2, 99.4, 99.5, 99.6, 99.7, 99.8, 99.9}, true);
+        if (0.6 <= top && 0.6 >= bottom)
+          gp << "set arrow 2 from graph 0, first 0.6 to graph 1, first 0.6 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
+             << "set label 3 '99.4% target' at graph 0.01, first 0.6 offset 0,-0.8 font 'Sans,10' tc rgb '#555555'\n";
+      } else {
+        gp << "set yrange [" << bottom << ":" << top << "]\n";
+        tics({0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3}, false);
       }
-      if (!clipped.empty())
-        gp << "set label 1 'early epochs off the scale (see metrics.csv): " << clipped << "' at graph 0.01, graph "
-           << (percent ? 0.97 : 0.03) << " font 'Sans,9' tc rgb '#555555'\n";
-      if (percent && lo - pad < 99.4 && hi + pad > 99.4)
-        gp << "set arrow 2 from graph 0, first 99.4 to graph 1, first 99.4 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
-           << "set label 3 '99.4% target' at graph 0.01, first 99.4 offset 0,0.6 font 'Sans,10' tc rgb '#555555'\n";
+      gp << "set style fill transparent solid 0.18 noborder\n";
       gp << "plot ";
       for (std::size_t i = 0; i < ss.size(); ++i) {
-        const double fin = ss[i].cols.at(col).back();
-        char lab[96];
-        std::snprintf(lab, sizeof lab, percent ? "%s (final %.2f%%)" : "%s (final %.4f)", ss[i].label.c_str(), fin);
-        gp << (i ? ", " : "") << "'-' with linespoints lw 2 pt 7 ps 0.8 lc rgb '" << kColors[i % 4] << "' title '"
-           << lab << "', '-' with points pt 6 ps 2.5 lw 2 lc rgb '" << kColors[i % 4] << "' notitle";
+        const std::string fin = percent ? mean_std(ss[i].finals.at(col), "%.2f") + "%"
+                                        : mean_std(ss[i].finals.at(col), "%.4f");
+        const std::string c = kColors[i % 4];
+        gp << (i ? ", " : "") << "'-' using 1:2:3 with filledcurves lc rgb '" << c << "' notitle, "
+           << "'-' with linespoints lw 2 pt 7 ps 0.7 lc rgb '" << c << "' title '" << ss[i].label << " (final "
+           << fin << ")'";
       }
       gp << "\n";
       for (const auto& s : ss) {
-        const auto& v = s.cols.at(col);
-        std::vector<std::pair<int, double>> pts;
-        for (std::size_t e = 0; e < v.size(); ++e) pts.emplace_back(static_cast<int>(e + 1), v[e]);
-        gp.send1d(pts);
-        gp.send1d(std::vector<std::pair<int, double>>{pts.back()});  // the final point, circled
+        const auto &v = s.cols.at(col), &l = s.lo.at(col), &h = s.hi.at(col);
+        std::vector<std::tuple<int, double, double>> band;
+        std::vector<std::pair<int, double>> mean;
+        for (std::size_t e = 0; e < v.size(); ++e) {
+          band.emplace_back(static_cast<int>(e + 1), std::max(y(l[e]), 1e-4), std::max(y(h[e]), 1e-4));
+          mean.emplace_back(static_cast<int>(e + 1), std::max(y(v[e]), 1e-4));
+        }
+        gp.send1d(band);
+        gp.send1d(mean);
       }
       gp << "set output\n";
     }
@@ -208,12 +250,13 @@ int plot_dir(const std::string& dir) {
     throw InputError(
         "plot: gnuplot is not installed; install it with scripts/install-deps.sh (or apt-get install gnuplot-nox)");
   const auto ss = load_series(dir);
-  curves(dir, ss, "test_loss", "test_loss", "Graph 1: test loss per epoch", "test loss (mean NLL, nats)", false);
-  curves(dir, ss, "test_acc", "test_accuracy", "Graph 2: test accuracy per epoch", "test accuracy (%)", true);
-  curves(dir, ss, "train_loss", "train_loss", "Training loss per epoch (incl. L1 term)",
-         "train loss (mean NLL + penalty, nats)", false);
-  curves(dir, ss, "train_acc", "train_accuracy", "Training accuracy per epoch (augmented data)", "train accuracy (%)",
+  curves(dir, ss, "test_loss", "test_loss", "Graph 1: test loss", "test loss (mean NLL, nats; log scale)", false);
+  curves(dir, ss, "test_acc", "test_accuracy", "Graph 2: test accuracy", "test accuracy (%; log scale of the error)",
          true);
+  curves(dir, ss, "train_loss", "train_loss", "Training loss (incl. L1 term)",
+         "train loss (mean NLL + penalty, nats; log scale)", false);
+  curves(dir, ss, "train_acc", "train_accuracy", "Training accuracy (augmented data)",
+         "train accuracy (%; log scale of the error)", true);
   for (const auto& s : ss) grid(dir, s);
   return 0;
 }
