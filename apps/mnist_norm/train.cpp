@@ -153,78 +153,105 @@ bool params_finite(Sequential& net) {
   return true;
 }
 
-RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
-                     const MnistSplit& test, const std::string& dir, bool resume) {
+// One training run, in three parts: build_run (the net, optimiser, loaders, schedule, config.json
+// and, when resuming, the saved state), train_epochs (the loop: steps, evaluation, a resume.ckpt per
+// epoch) and finish_run (the final evaluation, model.ckpt, misclassified.csv, results.json).
+struct Run {
+  const TrainConfig& cfg;
+  Norm norm;
+  uint64_t seed;
+  double l1;
+  std::string dir;
+  Device dev;
+  std::unique_ptr<Sequential> net;
+  std::unique_ptr<Sgd> opt;
+  std::unique_ptr<BatchLoader> loader, test_loader;
+  LrSchedule sched;
+  RunState st;
+  RunResult res;
+  EvalResult last;
+  int64_t mallocs_after_first_epoch = 0;
+  int64_t profiled_steps = 0;
+  const MnistSplit* test = nullptr;  // for misclassified.csv
+};
+
+std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
+                               const MnistSplit& test, const std::string& dir, bool resume) {
   fs::create_directories(dir);
   if (!resume)
     for (const char* f : {"results.json", "misclassified.csv", "model.ckpt", "metrics.csv", "resume.ckpt"})
       fs::remove(fs::path(dir) / f);
+  auto r = std::unique_ptr<Run>(new Run{cfg, norm, seed, l1, dir, cfg.device == "cuda" ? Device::cuda : Device::cpu,
+                                        nullptr, nullptr, nullptr, nullptr, {}, {}, {}, {}, 0, 0, &test});
   Rng rng(seed);
   NetConfig nc;
   nc.norm = norm;
   nc.norm_cfg.groups = cfg.groups;
   nc.norm_cfg.ln_per_element = cfg.ln_per_element;
   nc.dropout = cfg.dropout;
-  auto net = build_mnist_net(nc, rng);  // initialised on the CPU: the same weights on every device
-  RunResult res{dir, norm, seed, net->num_parameters(), {}, "ok", ""};
+  r->net = build_mnist_net(nc, rng);  // initialised on the CPU: the same weights on every device
+  r->res = RunResult{dir, norm, seed, r->net->num_parameters(), {}, "ok", ""};
 
   std::printf("\n== %s%s, seed %llu -> %s\n%s", norm_name(norm).c_str(), l1 > 0 ? " + L1" : "",
-              static_cast<unsigned long long>(seed), dir.c_str(), net->summary({1, 1, 28, 28}, DType::f32).c_str());
-  const Device dev = cfg.device == "cuda" ? Device::cuda : Device::cpu;
-  move_to(*net, dev);
+              static_cast<unsigned long long>(seed), dir.c_str(), r->net->summary({1, 1, 28, 28}, DType::f32).c_str());
+  move_to(*r->net, r->dev);
 
   SgdConfig oc;
   oc.momentum = cfg.momentum;
   oc.nesterov = cfg.nesterov;
   oc.weight_decay = cfg.weight_decay;
   oc.l1 = l1;
-  Sgd opt(net->parameters(), oc);
-  BatchLoader loader(train, cfg.batch, true, seed, cfg.rotate_deg, dev);  // uploads the split once
-  BatchLoader test_loader(test, 1000, false, 0, 0.0, dev);
-  LrSchedule sched;
-  sched.kind = *parse_schedule(cfg.schedule);
-  sched.max_lr = cfg.lr;
-  sched.steps_per_epoch = loader.num_batches();
-  sched.total_steps = static_cast<long>(cfg.epochs) * loader.num_batches();
+  r->opt = std::make_unique<Sgd>(r->net->parameters(), oc);
+  r->loader = std::make_unique<BatchLoader>(train, cfg.batch, true, seed, cfg.rotate_deg, r->dev);  // uploads once
+  r->test_loader = std::make_unique<BatchLoader>(test, 1000, false, 0, 0.0, r->dev);
+  r->sched.kind = *parse_schedule(cfg.schedule);
+  r->sched.max_lr = cfg.lr;
+  r->sched.steps_per_epoch = r->loader->num_batches();
+  r->sched.total_steps = static_cast<long>(cfg.epochs) * r->loader->num_batches();
 
   json conf = {{"norm", norm_name(norm)}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
                {"l1", l1}, {"weight_decay", cfg.weight_decay}, {"lr", cfg.lr}, {"momentum", cfg.momentum},
                {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"dropout", cfg.dropout},
                {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"seed", seed},
                {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
-               {"device", cfg.device}, {"parameters", res.params}};
-  if (dev == Device::cuda) conf["gpu"] = cuda_device_name();
+               {"device", cfg.device}, {"parameters", r->res.params}};
+  if (r->dev == Device::cuda) conf["gpu"] = cuda_device_name();
   write_file_atomic((fs::path(dir) / "config.json").string(), conf.dump(2) + "\n");
 
+  if (resume && load_run_state(dir, *r->net, *r->opt, r->st, cfg.epochs)) {
+    r->res.epochs = r->st.epochs;
+    std::printf("resuming %s after epoch %d of %d (step %ld)\n", dir.c_str(), r->st.epochs_done, cfg.epochs,
+                r->st.step);
+    write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(r->res.epochs));
+  }
+  return r;
+}
+
+// Stops the run: one line naming where and the fix; the last complete epoch's resume.ckpt stays.
+bool diverged(Run& r, int epoch, const std::string& where, double loss, const char* what = "the loss") {
+  char b[400];
+  std::snprintf(b, sizeof b, "training diverged at epoch %d, %s: %s is %g; lower --lr (it is %g) and train again",
+                epoch, where.c_str(), what, loss, r.cfg.lr);
+  std::fprintf(stderr, "mnist_norm: %s (%s)\n", b, r.dir.c_str());
+  r.res.status = "diverged";
+  r.res.failure = b;
+  return false;
+}
+
+// The epochs still to train. False when the run diverged (r.res says where).
+bool train_epochs(Run& r) {
+  const TrainConfig& cfg = r.cfg;
+  Sequential& net = *r.net;
+  BatchLoader& loader = *r.loader;
+  const Device dev = r.dev;
   const bool tty = stdout_is_terminal();
   Tape tape;
   Tensor images, labels;
-  EvalResult last;
-  RunState st;
-  if (resume && load_run_state(dir, *net, opt, st, cfg.epochs)) {
-    res.epochs = st.epochs;
-    std::printf("resuming %s after epoch %d of %d (step %ld)\n", dir.c_str(), st.epochs_done, cfg.epochs, st.step);
-    write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
-  }
   // The run's counters live in its resumable state (so a resumed run carries on with them).
-  double& data_seconds = st.data_seconds;
-  double& eval_seconds = st.eval_seconds;
-  long& step = st.step;
-  int64_t mallocs_after_first_epoch = 0;
+  long& step = r.st.step;
   const Tensor no_penalty;
-  // Stops the run: one line naming where and the fix; the last complete epoch's resume.ckpt stays.
-  auto diverged = [&](int epoch, const std::string& where, double loss, const char* what = "the loss") {
-    char b[400];
-    std::snprintf(b, sizeof b, "training diverged at epoch %d, %s: %s is %g; lower --lr (it is %g) and train again",
-                  epoch, where.c_str(), what, loss, cfg.lr);
-    std::fprintf(stderr, "mnist_norm: %s (%s)\n", b, dir.c_str());
-    res.status = "diverged";
-    res.failure = b;
-    return res;
-  };
   profile::reset();
-  int64_t profiled_steps = 0;
-  for (int epoch = st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
+  for (int epoch = r.st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     profile::enable(cfg.profile);  // the training pass only, as the epoch's seconds
     loader.start_epoch(epoch);
@@ -236,86 +263,91 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
     for (int b = 0; b < nb; ++b, ++step) {
       const auto td = Clock::now();
       loader.get(b, images, labels);
-      data_seconds += seconds_since(td);
-      Context ctx{&tape, true, seed * 1000003ull + static_cast<uint64_t>(step)};
+      r.st.data_seconds += seconds_since(td);
+      Context ctx{&tape, true, r.seed * 1000003ull + static_cast<uint64_t>(step)};
       Var x = make_var(images);
       x->requires_grad = false;
-      LossResult lr = nll_loss(net->forward(x, ctx), labels, ctx);
+      LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
       if (dev == Device::cpu) {  // on the CPU the loss is at hand: a divergence stops the run in its step
         const double loss = lr.value();
         if (exploded(loss))
-          return diverged(epoch, "step " + std::to_string(b + 1) + " of " + std::to_string(nb), loss);
+          return diverged(r, epoch, "step " + std::to_string(b + 1) + " of " + std::to_string(nb), loss);
       }
-      opt.zero_grad();
+      r.opt->zero_grad();
       tape.backward();
-      opt.step(sched.at(step));
-      if (dev == Device::cpu && !params_finite(*net))
-        return diverged(epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value(),
+      r.opt->step(r.sched.at(step));
+      if (dev == Device::cpu && !params_finite(net))
+        return diverged(r, epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value(),
                         "the step's loss");
-      accumulate_metrics(acc, lr, opt.penalty(), labels);
+      accumulate_metrics(acc, lr, r.opt->penalty(), labels);
       seen += labels.numel();
       if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
     }
     const auto sums = acc.to_vector();  // on CUDA: the one wait for the GPU in the epoch
     const double train_secs = seconds_since(t0);
     profile::enable(false);
-    profiled_steps += nb;
+    r.profiled_steps += nb;
     // On CUDA the loss is read once per epoch (a read per step would stall the GPU): the epoch is named.
     const double mean_loss = sums[0] / static_cast<double>(seen);
-    if (exploded(mean_loss))
-      return diverged(epoch, "during the epoch", mean_loss, "the mean training loss");
+    if (exploded(mean_loss)) return diverged(r, epoch, "during the epoch", mean_loss, "the mean training loss");
     const auto te = Clock::now();
-    last = evaluate(*net, test_loader, no_penalty, epoch == cfg.epochs);
-    eval_seconds += seconds_since(te);
+    r.last = evaluate(net, *r.test_loader, no_penalty, epoch == cfg.epochs);
+    r.st.eval_seconds += seconds_since(te);
     // Training can look sane while the model in eval mode has exploded (BN's running statistics).
-    if (exploded(last.loss))
-      return diverged(epoch, "at its end", last.loss, "the test loss");
-    if (epoch == 1) mallocs_after_first_epoch = cuda_memory_stats().mallocs;
+    if (exploded(r.last.loss)) return diverged(r, epoch, "at its end", r.last.loss, "the test loss");
+    if (epoch == 1) r.mallocs_after_first_epoch = cuda_memory_stats().mallocs;
     EpochMetrics m{epoch, sums[0] / static_cast<double>(seen), 100.0 * sums[1] / static_cast<double>(seen),
-                   last.loss, last.acc, train_secs};
-    res.epochs.push_back(m);
+                   r.last.loss, r.last.acc, train_secs};
+    r.res.epochs.push_back(m);
     if (tty) std::printf("\r%s\r", std::string(90, ' ').c_str());
     std::printf("epoch %2d/%d  train loss %.4f acc %6.2f%%  test loss %.4f acc %6.2f%%  %.1fs (%.0f img/s)\n", epoch,
                 cfg.epochs, m.train_loss, m.train_acc, m.test_loss, m.test_acc, train_secs,
                 static_cast<double>(seen) / train_secs);
     std::fflush(stdout);
-    write_file_atomic((fs::path(dir) / "metrics.csv").string(), metrics_csv(res.epochs));
-    st.epochs_done = epoch;
-    st.epochs = res.epochs;
-    save_run_state(dir, *net, opt, st, cfg.epochs);  // a kill from here on resumes after this epoch
+    write_file_atomic((fs::path(r.dir) / "metrics.csv").string(), metrics_csv(r.res.epochs));
+    r.st.epochs_done = epoch;
+    r.st.epochs = r.res.epochs;
+    save_run_state(r.dir, net, *r.opt, r.st, cfg.epochs);  // a kill from here on resumes after this epoch
   }
+  return true;
+}
 
+// The trained run's files: model.ckpt, misclassified.csv, results.json; resume.ckpt goes.
+void finish_run(Run& r) {
+  const TrainConfig& cfg = r.cfg;
+  const std::string& dir = r.dir;
+  RunResult& res = r.res;
   // Resumed after the last epoch's checkpoint but before the results: the final evaluation again
   // (eval mode changes nothing, so it is the same as the one the interrupted run made).
-  if (last.pred.empty()) last = evaluate(*net, test_loader, no_penalty, true);
+  if (r.last.pred.empty()) r.last = evaluate(*r.net, *r.test_loader, Tensor(), true);
 
   // Checkpoints hold host copies, whatever the device: the same file loads on either.
-  move_to(*net, Device::cpu);
-  save_checkpoint((fs::path(dir) / "model.ckpt").string(), net->state_dict());
-  write_file_atomic((fs::path(dir) / "misclassified.csv").string(), misclassified_csv(test, last));
+  move_to(*r.net, Device::cpu);
+  save_checkpoint((fs::path(dir) / "model.ckpt").string(), r.net->state_dict());
+  write_file_atomic((fs::path(dir) / "misclassified.csv").string(), misclassified_csv(*r.test, r.last));
 
   const auto& f = res.epochs.back();
   double train_total = 0;
   for (const auto& m : res.epochs) train_total += m.seconds;
-  if (cfg.profile) report_profile(dir, train_total, profiled_steps);
-  json out = {{"norm", norm_name(norm)}, {"l1", l1}, {"seed", seed}, {"parameters", res.params},
+  if (cfg.profile) report_profile(dir, train_total, r.profiled_steps);
+  json out = {{"norm", norm_name(r.norm)}, {"l1", r.l1}, {"seed", r.seed}, {"parameters", res.params},
               {"epochs", cfg.epochs}, {"final_test_acc", f.test_acc}, {"final_test_loss", f.test_loss},
               {"final_train_acc", f.train_acc}, {"final_train_loss", f.train_loss},
               {"mean_epoch_seconds", train_total / cfg.epochs},
-              {"data_seconds_per_epoch", data_seconds / cfg.epochs},
-              {"eval_seconds_per_epoch", eval_seconds / cfg.epochs}, {"threads", cfg.threads},
+              {"data_seconds_per_epoch", r.st.data_seconds / cfg.epochs},
+              {"eval_seconds_per_epoch", r.st.eval_seconds / cfg.epochs}, {"threads", cfg.threads},
               {"device", cfg.device}};
-  if (dev == Device::cuda) {
+  if (r.dev == Device::cuda) {
     const auto ms = cuda_memory_stats();
     // The caching allocator at work: every cudaMalloc happens in the first epoch (first step and
     // the first evaluation); later epochs reuse the cached blocks.
     out["gpu"] = cuda_device_name();
-    out["cuda_mallocs_after_epoch1"] = mallocs_after_first_epoch;
+    out["cuda_mallocs_after_epoch1"] = r.mallocs_after_first_epoch;
     out["cuda_mallocs_total"] = ms.mallocs;
     out["cuda_allocations_total"] = ms.allocations;
     std::printf("CUDA allocator: %lld cudaMalloc calls for %lld allocations (%lld of them by the end of epoch 1)\n",
                 static_cast<long long>(ms.mallocs), static_cast<long long>(ms.allocations),
-                static_cast<long long>(mallocs_after_first_epoch));
+                static_cast<long long>(r.mallocs_after_first_epoch));
   }
   if (f.test_acc < kSanityAccuracy) {
     res.status = "below_sanity";
@@ -328,8 +360,14 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   std::printf("final (epoch %d): test acc %.2f%%, test loss %.4f; %lld parameters; %.2f s/epoch "
               "(of which data+augmentation %.2f s); results in %s\n",
               f.epoch, f.test_acc, f.test_loss, static_cast<long long>(res.params), train_total / cfg.epochs,
-              data_seconds / cfg.epochs, dir.c_str());
-  return res;
+              r.st.data_seconds / cfg.epochs, dir.c_str());
+}
+
+RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
+                     const MnistSplit& test, const std::string& dir, bool resume) {
+  auto run = build_run(cfg, norm, seed, l1, train, test, dir, resume);
+  if (train_epochs(*run)) finish_run(*run);
+  return run->res;
 }
 
 std::pair<double, double> mean_std(const std::vector<double>& v) {
