@@ -14,7 +14,7 @@ namespace normlab::profile {
 bool enabled();
 void enable(bool on);
 void reset();
-void add(const char* op, double seconds);  // op: a string literal (kept by pointer)
+void add(const char* op, double seconds);  // adds a call of `seconds` to op's entry
 
 struct Entry {
   std::string op;

@@ -93,18 +93,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const Conv2dShape&
   const int64_t xs = static_cast<int64_t>(s.C) * s.H * s.W, ys = static_cast<int64_t>(s.K) * P;
   if (s.R == 3) {
     const auto wt = direct::pack<T>(s.K, s.C, [&](int k, int c, int tap) { return w[(k * s.C + c) * 9 + tap]; });
-#pragma omp parallel
-    {
-      direct::Scratch<T> scratch;
-#pragma omp for schedule(static)
-      for (int n = 0; n < s.N; ++n) {
-        direct::conv(y + n * ys, x + n * xs, s.C, s.H, s.W, s.pad, s.K, wt, scratch);
-        if (b)
-          for (int k = 0; k < s.K; ++k)
-            for (int p = 0; p < P; ++p) y[n * ys + static_cast<int64_t>(k) * P + p] += b[k];
-      }
-    }
-    return;
+    return direct::conv_images(y, x, s.N, s.C, s.H, s.W, s.pad, s.K, wt, b);
   }
   CMap<T> W(w, s.K, CRR);
 #pragma omp parallel
@@ -127,13 +116,7 @@ void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s) 
   const int64_t xs = static_cast<int64_t>(s.C) * s.H * s.W, ys = static_cast<int64_t>(s.K) * P;
   if (s.R == 3) {  // dx[c] = sum_k w[k, c] turned 180 degrees, correlated with dy padded by 2 - pad
     const auto wt = direct::pack<T>(s.C, s.K, [&](int c, int k, int tap) { return w[(k * s.C + c) * 9 + 8 - tap]; });
-#pragma omp parallel
-    {
-      direct::Scratch<T> scratch;
-#pragma omp for schedule(static)
-      for (int n = 0; n < s.N; ++n) direct::conv(dx + n * xs, dy + n * ys, s.K, s.Ho(), s.Wo(), 2 - s.pad, s.C, wt, scratch);
-    }
-    return;
+    return direct::conv_images(dx, dy, s.N, s.K, s.Ho(), s.Wo(), 2 - s.pad, s.C, wt, static_cast<const T*>(nullptr));
   }
   CMap<T> W(w, s.K, CRR);
 #pragma omp parallel

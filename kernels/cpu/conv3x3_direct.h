@@ -46,11 +46,11 @@ void block(T* out, int64_t ldo, const T* src, int C, int64_t plane, int Wp, cons
     for (int v = 0; v < W; ++v) out[k * ldo + p0 + v] = acc[k][v];
 }
 
-// The weight gradient of one image, a KB-channel block, kept per SIMD lane:
+// The weight gradient of one (tall) image, a KB-channel block, kept per SIMD lane:
 // dwl[k, c, r*3 + q, v] += sum_{p = v mod V} dyw[k, p] * src[c, p + r*Wp + q] over the wide
 // positions p (dyw is 0 at the thrown-away ones). Per input channel and kernel row it keeps
 // KB x 3 vectors of sums (the three taps q share their input loads). The lanes are added only
-// once, after the last image (sum_lanes): adding 16 lanes per image would cost more than the
+// once per call of the kernel (sum_lanes): adding 16 lanes per image would cost more than the
 // multiply-adds of the small layers.
 template <typename T, int KB>
 void weight_block(T* dwl, int64_t ldw, const T* dyw, int64_t ldy, const T* src, int C, int64_t plane, int Wp, int Lr) {
@@ -181,6 +181,25 @@ void conv(T* y, const T* x, int C, int H, int W, int pad, int K, const Packed<T>
   for (int k = 0; k < K; ++k)  // keep the first Wo of every Wp positions
     for (int i = 0; i < g.Ho; ++i)
       copy(y + (static_cast<int64_t>(k) * g.Ho + i) * g.Wo, &s.wide[static_cast<int64_t>(k) * g.Lr + i * g.Wp], g.Wo);
+}
+
+// conv() of N images, one per OpenMP iteration, each thread with its own scratch; then + bias[k]
+// on output channel k when bias is given. x: [N, C, H, W], y: [N, K, H+2pad-2, W+2pad-2].
+template <typename T>
+void conv_images(T* y, const T* x, int N, int C, int H, int W, int pad, int K, const Packed<T>& wt, const T* bias) {
+  const int64_t P = static_cast<int64_t>(H + 2 * pad - 2) * (W + 2 * pad - 2);
+  const int64_t xs = static_cast<int64_t>(C) * H * W, ys = K * P;
+#pragma omp parallel
+  {
+    Scratch<T> scratch;
+#pragma omp for schedule(static)
+    for (int n = 0; n < N; ++n) {
+      conv(y + n * ys, x + n * xs, C, H, W, pad, K, wt, scratch);
+      if (bias)
+        for (int k = 0; k < K; ++k)
+          for (int64_t p = 0; p < P; ++p) y[n * ys + k * P + p] += bias[k];
+    }
+  }
 }
 
 // The weight gradient's lanes: dwl[k, c, r*3+q, v] accumulates lane v of

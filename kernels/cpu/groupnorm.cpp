@@ -26,7 +26,7 @@ void groupnorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const
   std::vector<T> a(static_cast<std::size_t>(N) * C), b(a.size());
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {  // y = gamma*(x - mu)*rs + beta = a*x + b
-      const int ng = g.of(n, c, C, G);
+      const int ng = g.of(n, c);
       const double rs = rstd_d[ng];
       a[n * C + c] = static_cast<T>(gamma[c] * rs);
       b[n * C + c] = static_cast<T>(beta[c] - gamma[c] * mu[ng] * rs);
@@ -45,14 +45,14 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
   std::vector<double> mg(static_cast<std::size_t>(N) * G, 0.0), mgx(mg.size(), 0.0);
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
-      const int ng = g.of(n, c, C, G);
+      const int ng = g.of(n, c);
       mg[ng] += gamma[c] * s[n * C + c].dy;
       mgx[ng] += gamma[c] * s[n * C + c].dyxm;
     }
   std::vector<T> A(static_cast<std::size_t>(N) * C), B(A.size()), C0(A.size());
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c) {
-      const int ng = g.of(n, c, C, G);
+      const int ng = g.of(n, c);
       const double rs = rstd[ng], m1 = mg[ng] / M, m2 = mgx[ng] * rs / M;
       A[n * C + c] = static_cast<T>(rs * gamma[c]);
       B[n * C + c] = static_cast<T>(-rs * rs * m2);
@@ -65,7 +65,7 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
     double sdy = 0, sdyx = 0;
     for (int n = 0; n < N; ++n) {
       sdy += s[n * C + c].dy;
-      sdyx += s[n * C + c].dyxm * rstd[g.of(n, c, C, G)];
+      sdyx += s[n * C + c].dyxm * rstd[g.of(n, c)];
     }
     dbeta[c] += static_cast<T>(sdy);
     dgamma[c] += static_cast<T>(sdyx);

@@ -68,19 +68,15 @@ void affine2(T* dx, const T* dy, const T* x, int n, T a, T b, T mu, T c) {  // d
 // Which group each row (n, c) of an [N, C, HW] tensor belongs to, and how many values a group has.
 struct Groups {
   int N, C, HW;
-  int count;                            // number of groups
-  int (*of)(int n, int c, int C, int G);  // group of row (n, c)
-  int G;                                // group norm's G (unused by the others)
-  double size() const { return static_cast<double>(N) * C * HW / count; }
-  int group(int64_t row) const { return of(static_cast<int>(row / C), static_cast<int>(row % C), C, G); }
+  int G;  // 0: batch norm, a group per channel; else G groups of C/G channels per sample
+  int count() const { return G ? N * G : C; }
+  int of(int n, int c) const { return G ? n * G + c / (C / G) : c; }
+  int group(int64_t row) const { return of(static_cast<int>(row / C), static_cast<int>(row % C)); }
+  double size() const { return static_cast<double>(N) * C * HW / count(); }
 };
 
-inline Groups batch_groups(int N, int C, int HW) {
-  return {N, C, HW, C, [](int, int c, int, int) { return c; }, 0};
-}
-inline Groups sample_groups(int N, int C, int HW, int G) {  // G groups of C/G channels per sample
-  return {N, C, HW, N * G, [](int n, int c, int C, int G) { return n * G + c / (C / G); }, G};
-}
+inline Groups batch_groups(int N, int C, int HW) { return {N, C, HW, 0}; }
+inline Groups sample_groups(int N, int C, int HW, int G) { return {N, C, HW, G}; }
 
 // Mean and variance (biased) of every group: two parallel passes over x.
 template <typename T>
@@ -89,12 +85,12 @@ void group_stats(std::vector<double>& mean, std::vector<double>& var, const T* x
   std::vector<double> row(static_cast<std::size_t>(R));
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) row[r] = sum(x + r * g.HW, g.HW);
-  mean.assign(static_cast<std::size_t>(g.count), 0.0);
+  mean.assign(static_cast<std::size_t>(g.count()), 0.0);
   for (int64_t r = 0; r < R; ++r) mean[g.group(r)] += row[r];
   for (double& m : mean) m /= g.size();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) row[r] = sum_sq_dev(x + r * g.HW, g.HW, mean[g.group(r)]);
-  var.assign(static_cast<std::size_t>(g.count), 0.0);
+  var.assign(static_cast<std::size_t>(g.count()), 0.0);
   for (int64_t r = 0; r < R; ++r) var[g.group(r)] += row[r];
   for (double& v : var) v /= g.size();
 }
