@@ -82,26 +82,20 @@ std::vector<Series> load_series(const std::string& dir) {
           lo[e] = std::min(lo[e], x);
           hi[e] = std::max(hi[e], x);
         }
-        if (!rows.empty()) se.finals[col].push_back(rows.back().at(col));
+        se.finals[col].push_back(rows.back().at(col));  // read_metrics refuses a file without epochs
       }
     }
   }
   return out;
 }
 
-// "99.43 +- 0.07" style: the mean and the sample standard deviation of the seeds' final values.
-std::string mean_std(const std::vector<double>& v, const char* fmt) {
-  double m = 0, ss = 0;
-  for (double x : v) m += x / static_cast<double>(v.size());
-  for (double x : v) ss += (x - m) * (x - m);
-  char b[64];
-  if (v.size() < 2) {
-    std::snprintf(b, sizeof b, fmt, m);
-    return b;
-  }
-  char f2[32];
-  std::snprintf(f2, sizeof f2, "%s ± %s", fmt, fmt);
-  std::snprintf(b, sizeof b, f2, m, std::sqrt(ss / static_cast<double>(v.size() - 1)));
+// "99.43 ± 0.07" style: the mean and the sample standard deviation of the seeds' final values
+// (the mean alone for a single seed).
+std::string format_mean_std(const std::vector<double>& v, const char* fmt) {
+  const auto [m, sd] = mean_std(v);
+  char f2[32], b[64];
+  std::snprintf(f2, sizeof f2, v.size() < 2 ? "%s" : "%s ± %s", fmt, fmt);
+  std::snprintf(b, sizeof b, f2, m, sd);
   return b;
 }
 
@@ -113,7 +107,8 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
 // labelled in accuracy, so that 90% at epoch 1 and 99.5% at epoch 20 are both readable.
 void curves(const std::string& dir, const std::vector<Series>& ss, const std::string& col, const std::string& stem,
             const std::string& title, const std::string& ylabel, bool percent) {
-  auto y = [&](double v) { return percent ? 100.0 - v : v; };  // plotted value
+  // The plotted value: the loss, or the error 100 - accuracy; at least 1e-4 for the log axis.
+  auto y = [&](double v) { return std::max(percent ? 100.0 - v : v, 1e-4); };
   double lo = 1e300, hi = -1e300;
   std::size_t epochs = 0;
   for (const auto& s : ss) {
@@ -121,7 +116,6 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
     for (double v : s.lo.at(col)) lo = std::min(lo, y(v)), hi = std::max(hi, y(v));
     for (double v : s.hi.at(col)) lo = std::min(lo, y(v)), hi = std::max(hi, y(v));
   }
-  lo = std::max(lo, 1e-4);
   const int seeds = ss.empty() ? 1 : ss.front().seeds;
   const std::pair<const char*, const char*> formats[] = {
       {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
@@ -165,8 +159,8 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
       gp << "set style fill transparent solid 0.18 noborder\n";
       gp << "plot ";
       for (std::size_t i = 0; i < ss.size(); ++i) {
-        const std::string fin = percent ? mean_std(ss[i].finals.at(col), "%.2f") + "%"
-                                        : mean_std(ss[i].finals.at(col), "%.4f");
+        const std::string fin = percent ? format_mean_std(ss[i].finals.at(col), "%.2f") + "%"
+                                        : format_mean_std(ss[i].finals.at(col), "%.4f");
         const std::string c = kColors[i % 4];
         gp << (i ? ", " : "") << "'-' using 1:2:3 with filledcurves lc rgb '" << c << "' notitle, "
            << "'-' with linespoints lw 2 pt 7 ps 0.7 lc rgb '" << c << "' title '" << ss[i].label << " (final "
@@ -178,8 +172,8 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
         std::vector<std::tuple<int, double, double>> band;
         std::vector<std::pair<int, double>> mean;
         for (std::size_t e = 0; e < v.size(); ++e) {
-          band.emplace_back(static_cast<int>(e + 1), std::max(y(l[e]), 1e-4), std::max(y(h[e]), 1e-4));
-          mean.emplace_back(static_cast<int>(e + 1), std::max(y(v[e]), 1e-4));
+          band.emplace_back(static_cast<int>(e + 1), y(l[e]), y(h[e]));
+          mean.emplace_back(static_cast<int>(e + 1), y(v[e]));
         }
         gp.send1d(band);
         gp.send1d(mean);

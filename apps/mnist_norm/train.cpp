@@ -116,8 +116,6 @@ void progress(int epoch, int epochs, int b, int nb, int64_t images, double secs)
   std::fflush(stdout);
 }
 
-// A loss beyond this cannot come from training that works (chance is ln 10 = 2.3): the run diverged.
-constexpr double kDivergedLoss = 1000.0;
 // --profile: where the training passes' time went, per dispatcher op (core/profile.h), printed
 // and written to profile.csv; "(outside the ops)" is autograd, allocation and the loop itself.
 void report_profile(const std::string& dir, double train_seconds, int64_t steps) {
@@ -141,6 +139,8 @@ void report_profile(const std::string& dir, double train_seconds, int64_t steps)
   write_file_atomic((fs::path(dir) / "profile.csv").string(), csv);
 }
 
+// A loss beyond this cannot come from training that works (chance is ln 10 = 2.3): the run diverged.
+constexpr double kDivergedLoss = 1000.0;
 bool exploded(double loss) { return !std::isfinite(loss) || loss > kDivergedLoss; }
 
 // Non-finite values in any parameter (CPU: checked after every step).
@@ -163,16 +163,16 @@ struct Run {
   double l1;
   std::string dir;
   Device dev;
-  std::unique_ptr<Sequential> net;
-  std::unique_ptr<Sgd> opt;
-  std::unique_ptr<BatchLoader> loader, test_loader;
-  LrSchedule sched;
-  RunState st;
-  RunResult res;
-  EvalResult last;
+  const MnistSplit* test;  // for misclassified.csv
+  std::unique_ptr<Sequential> net{};
+  std::unique_ptr<Sgd> opt{};
+  std::unique_ptr<BatchLoader> loader{}, test_loader{};
+  LrSchedule sched{};
+  RunState st{};
+  RunResult res{};
+  EvalResult last{};
   int64_t mallocs_after_first_epoch = 0;
   int64_t profiled_steps = 0;
-  const MnistSplit* test = nullptr;  // for misclassified.csv
 };
 
 std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
@@ -181,8 +181,8 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   if (!resume)
     for (const char* f : {"results.json", "misclassified.csv", "model.ckpt", "metrics.csv", "resume.ckpt"})
       fs::remove(fs::path(dir) / f);
-  auto r = std::unique_ptr<Run>(new Run{cfg, norm, seed, l1, dir, cfg.device == "cuda" ? Device::cuda : Device::cpu,
-                                        nullptr, nullptr, nullptr, nullptr, {}, {}, {}, {}, 0, 0, &test});
+  auto r = std::unique_ptr<Run>(new Run{.cfg = cfg, .norm = norm, .seed = seed, .l1 = l1, .dir = dir,
+                                        .dev = cfg.device == "cuda" ? Device::cuda : Device::cpu, .test = &test});
   Rng rng(seed);
   NetConfig nc;
   nc.norm = norm;
@@ -368,15 +368,6 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   auto run = build_run(cfg, norm, seed, l1, train, test, dir, resume);
   if (train_epochs(*run)) finish_run(*run);
   return run->res;
-}
-
-std::pair<double, double> mean_std(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m += x;
-  m /= static_cast<double>(v.size());
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return {m, v.size() > 1 ? std::sqrt(s / static_cast<double>(v.size() - 1)) : 0.0};
 }
 
 void write_summary(const std::string& dir, const std::vector<RunResult>& runs, const std::vector<Norm>& norms,
