@@ -1,5 +1,8 @@
 #include "layers/mnist_net.h"
 
+#include <sstream>
+#include <vector>
+
 #include "layers/basic.h"
 #include "layers/conv.h"
 
@@ -16,17 +19,53 @@ std::unique_ptr<Sequential> build_mnist_net(const NetConfig& cfg, Rng& rng, DTyp
     net->add(std::make_unique<ReLU>());
     if (drop && cfg.dropout > 0) net->add(std::make_unique<Dropout>(cfg.dropout, drop_id++));
   };
-  block(1, 8, 0, true);    // 26
-  block(8, 16, 0, true);   // 24
-  net->add(std::make_unique<Conv2d>(16, 8, 1, 0, false, rng, dtype));
-  net->add(std::make_unique<MaxPool2x2>());
-  h /= 2;                  // 12
-  block(8, 16, 0, true);   // 10
-  block(16, 16, 0, true);  // 8
-  block(16, 16, 0, true);  // 6
-  block(16, 16, 1, false); // 6
+  // Parse every item first, so that a bad string fails before any layer is built.
+  struct Item {
+    char kind;  // 'c' conv 3x3 block, 't' 1x1 transition, 'm' max pool
+    int channels;
+    int pad;
+  };
+  std::vector<Item> items;
+  std::stringstream ss(cfg.arch);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    const std::string bad = "architecture item '" + tok + "' in '" + cfg.arch + "'";
+    if (tok == "m") {
+      items.push_back({'m', 0, 0});
+      continue;
+    }
+    const bool trans = !tok.empty() && tok.front() == 't';
+    const bool padded = !trans && !tok.empty() && tok.back() == 'p';
+    const std::string digits = tok.substr(trans ? 1 : 0, tok.size() - (trans ? 1 : 0) - (padded ? 1 : 0));
+    if (digits.empty() || digits.size() > 4 || digits.find_first_not_of("0123456789") != std::string::npos)
+      throw ArchError(bad + " is not N, Np, tN or m (e.g. \"" + std::string(kDefaultArch) + "\")");
+    const int n = std::stoi(digits);
+    if (n < 1) throw ArchError(bad + ": a layer needs at least 1 channel");
+    items.push_back({trans ? 't' : 'c', n, padded ? 1 : 0});
+  }
+  int last_block = -1;
+  for (int i = 0; i < static_cast<int>(items.size()); ++i)
+    if (items[i].kind == 'c') last_block = i;
+  if (last_block < 0) throw ArchError("architecture '" + cfg.arch + "' has no 3x3 block (e.g. \"" + std::string(kDefaultArch) + "\")");
+  int cin = 1;
+  for (int i = 0; i < static_cast<int>(items.size()); ++i) {
+    const Item& it = items[i];
+    if (it.kind == 'm') {
+      if (h < 2) throw ArchError("architecture '" + cfg.arch + "': max pool on a " + std::to_string(h) + "x" + std::to_string(h) + " map");
+      net->add(std::make_unique<MaxPool2x2>());
+      h /= 2;
+    } else if (it.kind == 't') {
+      net->add(std::make_unique<Conv2d>(cin, it.channels, 1, 0, false, rng, dtype));
+      cin = it.channels;
+    } else {
+      if (h + 2 * it.pad - 2 < 1)
+        throw ArchError("architecture '" + cfg.arch + "': a 3x3 conv on a " + std::to_string(h) + "x" + std::to_string(h) + " map; remove a layer or pad it (Np)");
+      block(cin, it.channels, it.pad, i != last_block);
+      cin = it.channels;
+    }
+  }
   net->add(std::make_unique<GlobalAvgPool>());
-  net->add(std::make_unique<Conv2d>(16, 10, 1, 0, false, rng, dtype));
+  net->add(std::make_unique<Conv2d>(cin, 10, 1, 0, false, rng, dtype));
   net->add(std::make_unique<Flatten>());
   return net;
 }

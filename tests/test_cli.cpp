@@ -66,6 +66,12 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
     expect_error("--device cuda", "--device cuda: no usable GPU");
   expect_error("--device tpu", "--device must be cpu or cuda");
   expect_error("--no-such-flag", "no-such-flag");
+  expect_error("--arch 8,x", "--arch: architecture item 'x' in '8,x' is not N, Np, tN or m");
+  expect_error("--arch t8,m", "--arch: architecture 't8,m' has no 3x3 block");
+  expect_error("--arch 8,m,m,m,m,m", "max pool on a 1x1 map");
+  expect_error("sweep --batches 0,4", "--batches: '0' is not a batch size");
+  expect_error("sweep --batches 4,4", "--batches: 4 is listed twice");
+  expect_error("sweep --base-batch 0", "--base-batch must be >= 1");
 }
 
 TEST_CASE("CLI: missing or corrupt data exit 2 and write nothing", "[cli]") {

@@ -4,13 +4,18 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <vector>
 
+#include "apps/mnist_norm/io.h"
 #include "core/checkpoint.h"
+#include "core/error.h"
 #include "core/mnist.h"
 #include "layers/mnist_net.h"
 
 namespace normlab::app {
+namespace fs = std::filesystem;
 namespace {
 
 constexpr int N = 2, C = 4, S = 3, HW = S * S, G = 2;  // 2 images x 4 channels x 3x3 crop; GN with 2 groups
@@ -82,17 +87,26 @@ int run_explain(const ExplainConfig& cfg) {
   MnistSplit test = load_mnist(resolve_data_dir(cfg.data), false, 2);
   Rng rng(cfg.seed);
   NetConfig nc;
+  if (!cfg.checkpoint.empty()) {  // the run's own architecture, from the config.json beside its model.ckpt
+    const fs::path conf = fs::path(cfg.checkpoint).parent_path() / "config.json";
+    if (fs::exists(conf)) nc.arch = nlohmann::json::parse(read_file(conf.string())).value("arch", nc.arch);
+  }
   auto net = build_mnist_net(nc, rng);
   if (!cfg.checkpoint.empty()) load_checkpoint(cfg.checkpoint, net->state_dict());
   Context ctx;  // eval, no tape
-  Var a = net->at(0).forward(make_var(test.images), ctx);  // first conv: [2, 8, 26, 26]
+  Var a = net->at(0).forward(make_var(test.images), ctx);  // first conv: [2, 8, 26, 26] by default
+  const int64_t a_c = a->value.shape()[1], a_w = a->value.shape()[3];
+  if (a_c < C || a_w < kCrop + S)
+    throw InputError("explain needs a first convolution with >= " + std::to_string(C) + " channels on a map >= " +
+                     std::to_string(kCrop + S) + " wide; architecture '" + nc.arch + "' has " + std::to_string(a_c) +
+                     " channels, " + std::to_string(a_w) + " wide");
   Tensor4 x(static_cast<std::size_t>(N * C * HW));
   for (int n = 0; n < N; ++n)
     for (int c = 0; c < C; ++c)
       for (int r = 0; r < S; ++r)
         for (int q = 0; q < S; ++q)
           x[static_cast<std::size_t>(at(n, c, r * S + q))] =
-              a->value.get(((static_cast<int64_t>(n) * 8 + c) * 26 + kCrop + r) * 26 + kCrop + q);
+              a->value.get(((static_cast<int64_t>(n) * a_c + c) * a_w + kCrop + r) * a_w + kCrop + q);
 
   std::printf("normlab explain: how BN, GN and LN normalize the same activations\n\n");
   std::printf("x: output of the network's first convolution (%s) on MNIST test images #0 (label %d) and #1 "

@@ -3,6 +3,7 @@
 //   mnist_norm --norm bn --l1 1e-5              one model, 20 epochs, CPU
 //   mnist_norm --norm bn,gn,ln --l1 1e-5 --seeds 3   the study (L1 goes to the BN model only)
 //   mnist_norm plot DIR                          figures from a run or study folder
+//   mnist_norm sweep --norm bn,gn,ln --l1 1e-5 --seeds 3 --epochs 6   the batch-size experiment
 //   mnist_norm explain                           BN, GN and LN worked by hand on real activations
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "apps/mnist_norm/explain.h"
 #include "apps/mnist_norm/plot.h"
 #include "apps/mnist_norm/resume.h"
+#include "apps/mnist_norm/sweep.h"
 #include "apps/mnist_norm/train.h"
 #include "core/device.h"
 #include "core/error.h"
@@ -78,8 +80,11 @@ void validate(const TrainConfig& c) {
     NetConfig nc;
     nc.norm = Norm::gn;
     nc.norm_cfg.groups = c.groups;
+    nc.arch = c.arch;
     try {
       build_mnist_net(nc, rng);
+    } catch (const ArchError& e) {
+      throw InputError(std::string("--arch: ") + e.what());
     } catch (const GroupCountError& e) {
       throw InputError("--groups " + std::to_string(e.groups) + " does not divide a layer with " +
                        std::to_string(e.channels) + " channels: choose a G that divides every layer's channel count");
@@ -102,6 +107,8 @@ int main(int argc, char** argv) {
   std::string norms = "bn";
   app.add_option("--norm", norms, norm_choices() + ", or a comma list (" + all_norms() + ") to train each in turn (the study)")
       ->capture_default_str();
+  app.add_option("--arch", cfg.arch, "the network body: 3x3 blocks N (Np: padded), 1x1 transitions tN, max pools m; "
+                 "see layers/mnist_net.h")->capture_default_str();
   app.add_option("--groups", cfg.groups, "GN group count (must divide 8 and 16: 1, 2, 4 or 8)")->capture_default_str();
   app.add_flag("--ln-per-element", cfg.ln_per_element,
                "LN affine per element [C,H,W] instead of per channel (far more parameters)");
@@ -142,6 +149,15 @@ int main(int argc, char** argv) {
   std::string plot_dir_arg;
   plot->add_option("DIR", plot_dir_arg, "run or study folder")->required();
 
+  auto* sweep = app.add_subcommand(
+      "sweep", "the batch-size experiment: every --norm and seed at each batch size, lr scaled with the batch");
+  std::string batches = "2,4,8,16,32,64,128";
+  SweepConfig sw;
+  sweep->add_option("--batches", batches, "batch sizes to train at")->capture_default_str();
+  sweep->add_option("--base-batch", sw.base_batch, "the batch at which the learning rate is --lr (lr_B = lr * B / base)")
+      ->capture_default_str();
+  sweep->fallthrough();  // the training options (--norm, --seeds, --epochs, --lr, --out ...) may follow `sweep`
+
   auto* explain = app.add_subcommand("explain", "BN, GN and LN computed step by step on real activations");
   ExplainConfig ex;
   explain->add_option("--data", ex.data, "MNIST folder (default: $MNIST_DIR, else ./data/mnist)");
@@ -168,6 +184,15 @@ int main(int argc, char** argv) {
   try {
     if (*plot) return plot_dir(plot_dir_arg);
     if (*explain) return run_explain(ex);
+    if (*sweep) {
+      require(resume_dir.empty(), "sweep: continue a sweep by running the same command again, not with --resume");
+      require(sw.base_batch >= 1, "--base-batch must be >= 1 (e.g. 128)");
+      sw.batches = parse_batches(batches);
+      cfg.norms = parse_norms(norms);
+      if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+      validate(cfg);
+      return run_sweep(cfg, sw);
+    }
     if (!resume_dir.empty()) {  // the settings are the interrupted run's own
       const std::string data = cfg.data;
       for (const CLI::Option* o : app.get_options())

@@ -236,13 +236,91 @@ void grid(const std::string& dir, const Series& s) {
   std::printf("wrote %s\n", out.c_str());
 }
 
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> f;
+  std::stringstream ss(line);
+  std::string x;
+  while (std::getline(ss, x, ',')) f.push_back(x);
+  if (!line.empty() && line.back() == ',') f.emplace_back();
+  return f;
+}
+
 }  // namespace
+
+void plot_sweep(const std::string& dir) {
+  const std::string csv = (fs::path(dir) / "sweep_summary.csv").string();
+  std::ifstream is(csv);
+  if (!is) throw InputError(csv + ": not found; `mnist_norm sweep` writes it");
+  std::string line;
+  std::getline(is, line);  // batch,norm,label,runs,diverged,mean,std,min,max,error_mean
+  struct Point {
+    int batch;
+    double err, err_lo, err_hi;  // mean error; from the best seed's error to the worst seed's
+  };
+  std::vector<std::pair<std::string, std::vector<Point>>> lines;  // per label, in file order
+  std::vector<int> batches;
+  int seeds = 0;
+  while (std::getline(is, line)) {
+    const auto f = split_csv(line);
+    if (f.size() != 10) throw InputError(csv + ": malformed row '" + line + "'");
+    if (f[5].empty()) continue;  // no run of this batch and norm finished
+    const Point p{std::stoi(f[0]), 100 - std::stod(f[5]), 100 - std::stod(f[8]), 100 - std::stod(f[7])};
+    seeds = std::max(seeds, std::stoi(f[3]));
+    auto it = std::find_if(lines.begin(), lines.end(), [&](const auto& l) { return l.first == f[2]; });
+    if (it == lines.end()) it = lines.insert(lines.end(), {f[2], {}});
+    it->second.push_back(p);
+    if (std::find(batches.begin(), batches.end(), p.batch) == batches.end()) batches.push_back(p.batch);
+  }
+  if (lines.empty()) throw InputError(csv + ": no finished runs to plot");
+  double top = 0;
+  for (const auto& l : lines)
+    for (const Point& p : l.second) top = std::max(top, p.err_hi);
+  const std::pair<const char*, const char*> formats[] = {
+      {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
+      {"svg", "svg size 1100,680 enhanced font 'Sans,12' background rgb 'white'"}};
+  for (const auto& [ext, terminal] : formats) {
+    const std::string out = (fs::path(dir) / (std::string("batch_sweep.") + ext)).string(), tmp = out + ".tmp";
+    {
+      Gnuplot gp("gnuplot");
+      gp << "set terminal " << terminal << "\nset output '" << tmp << "'\n";
+      gp << "set title 'Final test error vs batch size (point: mean of " << seeds
+         << " seeds; bar: best to worst seed)' font 'Sans,14'\n";
+      gp << "set xlabel 'batch size (images per step; log_2 axis; lr scaled with the batch)'\n"
+         << "set ylabel 'test error at the last epoch (%)'\n";
+      gp << "set logscale x 2\nset grid xtics ytics\nset key left top box opaque\n";
+      std::string tics;
+      for (int b : batches) tics += (tics.empty() ? "" : ", ") + std::to_string(b);
+      gp << "set xtics (" << tics << ")\n";
+      gp << "set xrange [" << batches.front() / 1.4 << ":" << batches.back() * 1.4 << "]\n";
+      gp << "set yrange [0:" << top * 1.15 << "]\n";
+      gp << "plot ";
+      for (std::size_t i = 0; i < lines.size(); ++i)
+        gp << (i ? ", " : "") << "'-' using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 1 lc rgb '" << kColors[i % 4]
+           << "' title '" << lines[i].first << "'";
+      gp << "\n";
+      for (const auto& l : lines) {
+        // Each norm's points a few percent apart on x, so that bars at the same batch do not overlap.
+        const double shift = std::pow(1.04, static_cast<double>(&l - &lines.front()) - (lines.size() - 1) / 2.0);
+        std::vector<std::tuple<double, double, double, double>> pts;
+        for (const Point& p : l.second) pts.emplace_back(p.batch * shift, p.err, p.err_lo, p.err_hi);
+        gp.send1d(pts);
+      }
+      gp << "set output\n";
+    }
+    fs::rename(tmp, out);
+    std::printf("wrote %s\n", out.c_str());
+  }
+}
 
 int plot_dir(const std::string& dir) {
   if (!fs::is_directory(dir)) throw InputError("plot: '" + dir + "' is not a folder; pass a run or study folder");
   if (!gnuplot_available())
     throw InputError(
         "plot: gnuplot is not installed; install it with scripts/install-deps.sh (or apt-get install gnuplot-nox)");
+  if (fs::exists(fs::path(dir) / "sweep_summary.csv")) {  // a batch-size sweep (mnist_norm sweep)
+    plot_sweep(dir);
+    return 0;
+  }
   const auto ss = load_series(dir);
   curves(dir, ss, "test_loss", "test_loss", "Graph 1: test loss", "test loss (mean NLL, nats; log scale)", false);
   curves(dir, ss, "test_acc", "test_accuracy", "Graph 2: test accuracy", "test accuracy (%; log scale of the error)",

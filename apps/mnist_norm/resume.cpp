@@ -41,17 +41,21 @@ struct StateTensors {
 };
 }  // namespace
 
-void save_command(const std::string& dir, const TrainConfig& c) {
+std::string command_text(const TrainConfig& c) {
   json norms = json::array();
   for (Norm n : c.norms) norms.push_back(norm_name(n));
-  const json j = {{"norms", norms},       {"groups", c.groups},          {"ln_per_element", c.ln_per_element},
+  const json j = {{"norms", norms},       {"arch", c.arch},       {"groups", c.groups},          {"ln_per_element", c.ln_per_element},
                   {"l1", c.l1},           {"weight_decay", c.weight_decay}, {"lr", c.lr},
                   {"momentum", c.momentum}, {"nesterov", c.nesterov},      {"schedule", c.schedule},
                   {"dropout", c.dropout}, {"rotate_deg", c.rotate_deg},  {"epochs", c.epochs},
                   {"batch", c.batch},     {"seed", c.seed},              {"seeds", c.seeds},
                   {"data", c.data},       {"out", c.out},                {"threads", c.threads},
                   {"train_limit", c.train_limit}, {"test_limit", c.test_limit}, {"device", c.device}};
-  write_file_atomic((fs::path(dir) / "command.json").string(), j.dump(2) + "\n");
+  return j.dump(2) + "\n";
+}
+
+void save_command(const std::string& dir, const TrainConfig& c) {
+  write_file_atomic((fs::path(dir) / "command.json").string(), command_text(c));
 }
 
 TrainConfig load_command(const std::string& dir) {
@@ -64,6 +68,7 @@ TrainConfig load_command(const std::string& dir) {
     TrainConfig c;
     c.norms.clear();
     for (const auto& n : j.at("norms")) c.norms.push_back(*parse_norm(n.get<std::string>()));
+    c.arch = j.value("arch", std::string(kDefaultArch));  // command.json files from before --arch
     c.groups = j.at("groups");
     c.ln_per_element = j.at("ln_per_element");
     c.l1 = j.at("l1");

@@ -23,6 +23,8 @@ struct RunState {
   std::vector<EpochMetrics> epochs;
 };
 
+// command.json's text: every option of cfg, as JSON.
+std::string command_text(const TrainConfig& cfg);
 void save_command(const std::string& dir, const TrainConfig& cfg);
 // The options saved by save_command; throws InputError naming the file when it is missing or bad.
 TrainConfig load_command(const std::string& dir);

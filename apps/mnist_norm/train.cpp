@@ -186,6 +186,7 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   Rng rng(seed);
   NetConfig nc;
   nc.norm = norm;
+  nc.arch = cfg.arch;
   nc.norm_cfg.groups = cfg.groups;
   nc.norm_cfg.ln_per_element = cfg.ln_per_element;
   nc.dropout = cfg.dropout;
@@ -209,7 +210,7 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   r->sched.steps_per_epoch = r->loader->num_batches();
   r->sched.total_steps = static_cast<long>(cfg.epochs) * r->loader->num_batches();
 
-  json conf = {{"norm", norm_name(norm)}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
+  json conf = {{"norm", norm_name(norm)}, {"arch", cfg.arch}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
                {"l1", l1}, {"weight_decay", cfg.weight_decay}, {"lr", cfg.lr}, {"momentum", cfg.momentum},
                {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"dropout", cfg.dropout},
                {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"seed", seed},
@@ -481,7 +482,7 @@ void check_memory(int batch, int64_t images) {
 
 }  // namespace
 
-int run_training(const TrainConfig& cfg) {
+int run_training(const TrainConfig& cfg, std::vector<RunResult>* results) {
   omp_set_num_threads(cfg.threads);
   const std::string data = resolve_data_dir(cfg.data);
   // Everything that can be wrong with the input is found before anything is written.
@@ -528,10 +529,14 @@ int run_training(const TrainConfig& cfg) {
       runs.push_back(train_one(cfg, n, seed, l1, train, test, dir, cfg.resume));
       if (runs.back().status == "diverged") {
         any_diverged = true;
-        if (!study) return 3;  // the last good checkpoint (resume.ckpt) stays; no results, no figures
+        if (!study) {
+          if (results) *results = runs;
+          return 3;  // the last good checkpoint (resume.ckpt) stays; no results, no figures
+        }
       }
     }
   if (study) write_summary(out, runs, cfg.norms, cfg);
+  if (results) *results = runs;
   if (gnuplot_available()) {
     plot_dir(out);
   } else {

@@ -6,12 +6,14 @@
 
 #include "core/schedule.h"
 #include "layers/batch_loader.h"
+#include "layers/mnist_net.h"
 #include "layers/norm.h"
 
 namespace normlab::app {
 
 struct TrainConfig {
   std::vector<Norm> norms{Norm::bn};
+  std::string arch = kDefaultArch;  // the body of the network (layers/mnist_net.h)
   int groups = 2;
   bool ln_per_element = false;
   double l1 = 0;                 // applied to the BN model only when several norms are trained
@@ -58,7 +60,8 @@ constexpr double kSanityAccuracy = 20.0;
 // Trains every (norm, seed) of cfg into its run folder; with one norm and one seed the folder is
 // cfg.out itself, otherwise cfg.out/<norm>-s<seed>, plus summary.csv/json in cfg.out. With
 // cfg.resume, finished runs are kept and an interrupted one continues after its last epoch.
-// Returns the exit code: 0, or 3 when a run diverged (a study goes on with its other runs).
-int run_training(const TrainConfig& cfg);
+// Returns the exit code: 0, or 3 when a run diverged (a study goes on with its other runs); the
+// runs' results (finished, kept or diverged) go to *results when it is given.
+int run_training(const TrainConfig& cfg, std::vector<RunResult>* results = nullptr);
 
 }  // namespace normlab::app
