@@ -15,6 +15,7 @@
 // Preconditions: N*H*W >= 2 for training; eps > 0; 0 <= momentum <= 1.
 // Outputs: y, mean, rstd, dx ASSIGNED; running_mean/var UPDATED in place; dgamma, dbeta ACCUMULATED.
 #pragma once
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -31,3 +32,16 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
                         const T* x, const T* gamma, int N, int C, int HW);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// x [N,C,H,W]; per-channel tensors [C].
+void batchnorm_forward_train(Tensor& y, Tensor& mean, Tensor& rstd, Tensor& running_mean,
+                             Tensor& running_var, const Tensor& x, const Tensor& gamma,
+                             const Tensor& beta, double eps, double momentum);
+void batchnorm_forward_eval(Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& running_mean, const Tensor& running_var, double eps);
+void batchnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                        const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& gamma);
+}  // namespace normlab::ops

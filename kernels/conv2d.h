@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "core/host_device.h"
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 namespace normlab {
@@ -41,3 +42,11 @@ void conv2d_backward_weight(T* dw, T* db, const T* dy, const T* x, const Conv2dS
 )
 // clang-format on
 
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// x [N,C,H,W], w [K,C,R,R], b [K] or undefined; y [N,K,Ho,Wo].
+void conv2d_forward(Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, int pad);
+void conv2d_backward_data(Tensor& dx, const Tensor& dy, const Tensor& w, int pad);
+void conv2d_backward_weight(Tensor& dw, Tensor* db, const Tensor& dy, const Tensor& x, int pad);
+}  // namespace normlab::ops

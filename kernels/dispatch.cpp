@@ -1,7 +1,12 @@
-// The dispatcher (see kernels/dispatch.h): checks, then the backend kernel for the device/dtype.
+// The dispatcher: the one place that turns Tensors into kernel calls. Each op's Tensor-level
+// function is declared in its contract (kernels/<op>.h, namespace normlab::ops), next to its kernel
+// signatures; its definition here checks shapes, dtypes and devices (throwing an Error that names
+// the op and the shapes), then calls the kernel of the tensors' device with one argument list
+// (NL_KERNEL, kernels/dispatch_impl.h): kernels/cpu/<op>.cpp for Device::cpu (float or double),
+// kernels/cuda/<op>.cu for Device::cuda (float; asynchronous). All tensors of one call must be on
+// one device. Layers call only these functions.
 // This part: the layers' ops (conv, norms, activations, pooling, dropout); kernels/dispatch_train.cpp
 // has the loss, optimizer and data ops.
-#include "kernels/dispatch.h"
 
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"

@@ -1,8 +1,7 @@
-// The dispatcher, second part (see kernels/dispatch.h): what training needs around the layers —
+// The dispatcher, second part (see kernels/dispatch.cpp): what training needs around the layers —
 // the loss, autograd's gradient sums, the penalty and SGD update, and the data path (gather,
 // rotation, epoch metrics).
 #include "kernels/add.h"
-#include "kernels/dispatch.h"
 #include "kernels/dispatch_impl.h"
 #include "kernels/gather.h"
 #include "kernels/log_softmax_nll.h"

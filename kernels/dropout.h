@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -16,3 +17,10 @@ template <typename T> void dropout_forward(T* y, const T* x, int64_t n, T p, uin
 template <typename T> void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+void dropout_forward(Tensor& y, const Tensor& x, double p, uint64_t seed);
+void dropout_backward(Tensor& dx, const Tensor& dy, double p, uint64_t seed);
+}  // namespace normlab::ops

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -13,3 +14,11 @@ template <typename T> void gap_forward(T* y, const T* x, int P, int HW);
 template <typename T> void gap_backward(T* dx, const T* dy, int P, int HW);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// x [N,C,H,W] -> y [N,C,1,1].
+void gap_forward(Tensor& y, const Tensor& x);
+void gap_backward(Tensor& dx, const Tensor& dy);
+}  // namespace normlab::ops

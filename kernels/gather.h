@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -16,3 +17,10 @@ template <typename T>
 void gather_rows(T* y, int32_t* y_labels, const T* x, const int32_t* labels, const int32_t* idx, int B, int row);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// y [B,...] = rows idx[b] of x [M,...]; y_labels [B] = labels[idx] (labels, idx: i32).
+void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& labels, const Tensor& idx);
+}  // namespace normlab::ops

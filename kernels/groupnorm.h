@@ -15,6 +15,7 @@
 // Preconditions: G >= 1 and C % G == 0; eps > 0.
 // Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
 #pragma once
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -28,3 +29,14 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
                         const T* x, const T* gamma, int N, int C, int HW, int G);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// mean, rstd [N, G].
+void groupnorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma,
+                       const Tensor& beta, int groups, double eps);
+void groupnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                        const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& gamma,
+                        int groups);
+}  // namespace normlab::ops

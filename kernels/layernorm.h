@@ -15,6 +15,7 @@
 // Preconditions: eps > 0.
 // Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
 #pragma once
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -28,3 +29,13 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
                         const T* x, const T* gamma, int N, int C, int HW, bool per_element);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// mean, rstd [N]; gamma/beta [C] (per channel) or [C,H,W] (per element), told apart by shape.
+void layernorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma,
+                       const Tensor& beta, double eps);
+void layernorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                        const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& gamma);
+}  // namespace normlab::ops

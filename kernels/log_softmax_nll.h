@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -22,3 +23,11 @@ template <typename T>
 void log_softmax_nll_backward(T* dz, const T* logp, const int32_t* labels, T dloss, int N, int K);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// z, logp [N,K]; labels i32 [N]; loss [1] receives the mean loss (stays on the device).
+void log_softmax_nll_forward(Tensor& logp, Tensor& loss, const Tensor& z, const Tensor& labels);
+void log_softmax_nll_backward(Tensor& dz, const Tensor& logp, const Tensor& labels, double dloss);
+}  // namespace normlab::ops

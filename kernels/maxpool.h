@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -19,3 +20,11 @@ template <typename T>
 void maxpool2x2_backward(T* dx, const T* dy, const int32_t* argmax, int P, int H, int W);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// x [N,C,H,W]; y, argmax (i32) [N,C,H/2,W/2].
+void maxpool2x2_forward(Tensor& y, Tensor& argmax, const Tensor& x);
+void maxpool2x2_backward(Tensor& dx, const Tensor& dy, const Tensor& argmax);
+}  // namespace normlab::ops

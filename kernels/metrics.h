@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -20,3 +21,12 @@ void metrics_accumulate(double* acc, const T* logp, const T* loss, const T* pena
                         int N, int K);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// acc f64 [2] += {(loss + sum penalty) * N, correct predictions}; logp [N,K], loss [1],
+// penalty [P] or undefined, labels [N]; all on one device (kernels/metrics.h).
+void metrics_accumulate(Tensor& acc, const Tensor& logp, const Tensor& loss, const Tensor& penalty,
+                        const Tensor& labels);
+}  // namespace normlab::ops

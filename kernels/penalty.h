@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -15,3 +16,12 @@ template <typename T> void penalty_forward(T* value, const T* w, int64_t n, T l1
 template <typename T> void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// value[slot] += l1*sum|w| + l2/2*sum w^2 (value: 1-d, w's device and dtype); backward adds
+// l1*sign(w) + l2*w to dw.
+void penalty_forward(Tensor& value, int64_t slot, const Tensor& w, double l1, double l2);
+void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2);
+}  // namespace normlab::ops

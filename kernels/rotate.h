@@ -7,6 +7,7 @@
 // No backward: it is applied to input data only. angle = 0 reproduces x exactly.
 // Shapes: x, y [N, H, W]; angle [N]. Outputs: y ASSIGNED. y must not alias x.
 #pragma once
+#include "core/tensor.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -16,3 +17,10 @@ template <typename T>
 void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill);
 )
 // clang-format on
+
+// Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
+// devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
+namespace normlab::ops {
+// x, y [N,1,H,W] (or [N,H,W]); angle [N] radians.
+void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill);
+}  // namespace normlab::ops

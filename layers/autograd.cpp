@@ -1,6 +1,6 @@
 #include "layers/autograd.h"
 
-#include "kernels/dispatch.h"
+#include "kernels/add.h"
 
 namespace normlab {
 

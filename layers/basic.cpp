@@ -3,7 +3,10 @@
 #include <cstdio>
 
 #include "core/rng.h"
-#include "kernels/dispatch.h"
+#include "kernels/dropout.h"
+#include "kernels/gap.h"
+#include "kernels/maxpool.h"
+#include "kernels/relu.h"
 
 namespace normlab {
 

@@ -6,7 +6,8 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "kernels/dispatch.h"
+#include "kernels/gather.h"
+#include "kernels/rotate.h"
 
 namespace normlab {
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "kernels/dispatch.h"
+#include "kernels/conv2d.h"
 
 namespace normlab {
 

@@ -1,6 +1,7 @@
 #include "layers/loss.h"
 
-#include "kernels/dispatch.h"
+#include "kernels/log_softmax_nll.h"
+#include "kernels/metrics.h"
 
 namespace normlab {
 

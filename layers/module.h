@@ -1,4 +1,4 @@
-// Modules: the layers a network is built from, over the dispatcher (kernels/dispatch.h).
+// Modules: the layers a network is built from, over the ops of the kernel contracts (kernels/<op>.h, namespace ops).
 //
 // A Module maps one Var to one Var. When ctx.tape is set, forward() records the backward closure
 // of what it computed; with ctx.tape == nullptr (evaluation) nothing is recorded. Parameters are

@@ -1,6 +1,8 @@
 #include "layers/norm.h"
 
-#include "kernels/dispatch.h"
+#include "kernels/batchnorm.h"
+#include "kernels/groupnorm.h"
+#include "kernels/layernorm.h"
 
 namespace normlab {
 

@@ -1,6 +1,7 @@
 #include "layers/optim.h"
 
-#include "kernels/dispatch.h"
+#include "kernels/penalty.h"
+#include "kernels/sgd.h"
 
 namespace normlab {
 

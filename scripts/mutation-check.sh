@@ -54,7 +54,7 @@ plant "d-element-never-written" kernels/cuda/relu.cu \
   "[pointwise]"
 plant "e-read-past-the-end" kernels/cuda/penalty.cu \
   'for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {' 'for (int64_t i = threadIdx.x; i <= n; i += blockDim.x) {' \
-  "[pointwise]"
+  "[train]"
 if [ "$missed" -ne 0 ]; then
   echo "mutation-check: a planted bug was not caught" >&2
   exit 1

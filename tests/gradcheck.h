@@ -8,7 +8,6 @@
 // gradient must overwrite every element) and parameter-gradient buffers pre-filled with kSentinel (an
 // ACCUMULATED gradient must add to it: the check compares grad - kSentinel).
 #pragma once
-#include "kernels/dispatch.h"
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -18,6 +17,8 @@
 
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "kernels/log_softmax_nll.h"
+#include "kernels/penalty.h"
 
 namespace normlab::test {
 
@@ -45,12 +46,13 @@ struct Checked {
 };
 
 // forward(): returns the output for the current values. backward(u): fills the grads given dL/dout = u.
+// unit_upstream: u = 1 (for ops whose backward takes no upstream gradient).
 inline double gradcheck(const std::function<Tensor()>& forward, const std::function<void(const Tensor&)>& backward,
                         std::vector<Checked> checked, uint64_t seed = 7, double h = 1e-5, double floor = 1e-3,
-                        double tol = 1e-5) {
+                        double tol = 1e-5, bool unit_upstream = false) {
   Rng rng(seed);
   Tensor y0 = forward();
-  Tensor u = randn(y0.shape(), rng);
+  Tensor u = unit_upstream ? Tensor::full(y0.shape(), 1.0, DType::f64) : randn(y0.shape(), rng);
   for (auto& c : checked) c.grad->fill(c.accumulates ? kSentinel : kNaN);
   backward(u);
   double worst = 0;

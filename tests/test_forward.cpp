@@ -3,7 +3,17 @@
 #include <cmath>
 
 #include "core/schedule.h"
-#include "kernels/dispatch.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
+#include "kernels/dropout.h"
+#include "kernels/gap.h"
+#include "kernels/groupnorm.h"
+#include "kernels/layernorm.h"
+#include "kernels/maxpool.h"
+#include "kernels/penalty.h"
+#include "kernels/relu.h"
+#include "kernels/rotate.h"
+#include "kernels/sgd.h"
 #include "tests/gradcheck.h"
 
 using namespace normlab;

@@ -1,0 +1,362 @@
+// The op cases (see tests/op_cases.h): one list for the gradient check and the CUDA parity test.
+// Shapes marked fd are small (finite differences perturb every element); the others are the awkward
+// ones for the CUDA kernels: batch 1, odd sizes and channel counts, the model's own shapes, a group
+// segment larger than a block, more weights than fit in shared memory.
+#include "tests/op_cases.h"
+
+#include <cmath>
+#include <cstdio>
+#include <tuple>
+
+#include "core/rng.h"
+#include "kernels/add.h"
+#include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
+#include "kernels/dropout.h"
+#include "kernels/gap.h"
+#include "kernels/gather.h"
+#include "kernels/groupnorm.h"
+#include "kernels/layernorm.h"
+#include "kernels/log_softmax_nll.h"
+#include "kernels/maxpool.h"
+#include "kernels/metrics.h"
+#include "kernels/penalty.h"
+#include "kernels/relu.h"
+#include "kernels/rotate.h"
+#include "kernels/sgd.h"
+
+namespace normlab::test {
+namespace {
+
+// Inputs: made on the CPU from a seed in the requested dtype, then copied to the device, so both
+// devices see the same values.
+Tensor randn(const Shape& s, uint64_t seed, Device d, DType dt, double scale = 1.0) {
+  Tensor t = Tensor::empty(s, dt);
+  Rng r(seed);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, scale * r.normal());
+  return t.to_device(d);
+}
+// Values at least 0.1 away from 0 (ReLU's kink; the sign of w in the L1 penalty).
+Tensor away_from_zero(const Shape& s, uint64_t seed, Device d, DType dt) {
+  Tensor t = randn(s, seed, Device::cpu, dt);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, (t.get(i) < 0 ? -0.1 : 0.1) + t.get(i));
+  return t.to_device(d);
+}
+// A shuffled ramp: every 2x2 window has a unique maximum, 0.05 above the runner-up or more.
+Tensor ramp(const Shape& s, uint64_t seed, Device d, DType dt) {
+  Tensor t = Tensor::empty(s, dt);
+  Rng r(seed);
+  std::vector<int64_t> perm(static_cast<std::size_t>(t.numel()));
+  for (std::size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>(i);
+  for (std::size_t i = perm.size(); i > 1; --i) std::swap(perm[i - 1], perm[r.below(i)]);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, 0.05 * static_cast<double>(perm[static_cast<std::size_t>(i)]));
+  return t.to_device(d);
+}
+Tensor filled(const Shape& s, double v, Device d, DType dt) { return Tensor::full(s, v, dt).to_device(d); }
+Tensor nans(const Shape& s, Device d, DType dt) { return filled(s, NAN, d, dt); }
+Tensor ints(const std::vector<double>& v, Device d) {
+  return Tensor::from({static_cast<int64_t>(v.size())}, v, DType::i32).to_device(d);
+}
+std::string str(const char* fmt, auto... a) {
+  char b[200];
+  std::snprintf(b, sizeof b, fmt, a...);
+  return b;
+}
+Wrt input(const char* name, const Tensor& x, Tol tol) { return {name, x, Tensor::empty_like(x), false, tol}; }
+Wrt param(const char* name, const Tensor& p, Tol tol = {1e-3, 1e-4}) { return {name, p, Tensor::empty_like(p), true, tol}; }
+
+void conv_cases(std::vector<OpCase>& v) {
+  struct S {
+    int N, C, H, W, K, R, pad;
+    bool fd;
+  };
+  for (S c : {S{2, 3, 5, 4, 4, 3, 1, true}, S{1, 2, 4, 5, 3, 3, 0, true}, S{2, 3, 3, 3, 2, 1, 0, true},
+              S{1, 1, 3, 3, 2, 3, 1, true},
+              // 17 = 16 + 1 output and 9 = 8 + 1 input channels: every channel-block size of the
+              // direct 3x3 CPU kernel (kernels/cpu/conv3x3_direct.h)
+              S{1, 9, 5, 6, 17, 3, 1, true},
+              S{1, 2, 3, 4, 3, 1, 1, true},  // 1x1 with padding: the im2col path
+              // batch 1; odd sizes and channels; 1x1; the model's batch; > 12,288 weights (not staged in
+              // shared memory by the CUDA kernel)
+              S{1, 1, 28, 28, 8, 3, 0, false}, S{3, 13, 7, 9, 17, 3, 1, false}, S{2, 16, 24, 24, 8, 1, 0, false},
+              S{128, 16, 8, 8, 16, 3, 0, false}, S{2, 32, 6, 5, 48, 3, 1, false}})
+    v.push_back({str("conv2d N=%d C=%d %dx%d K=%d %dx%d pad %d", c.N, c.C, c.H, c.W, c.K, c.R, c.R, c.pad), "conv",
+                 c.fd, [c](Device d, DType dt) {
+                   const Shape ys{c.N, c.K, c.H + 2 * c.pad - c.R + 1, c.W + 2 * c.pad - c.R + 1};
+                   Tensor x = randn({c.N, c.C, c.H, c.W}, 1, d, dt), w = randn({c.K, c.C, c.R, c.R}, 2, d, dt, 0.3),
+                          b = randn({c.K}, 3, d, dt), y = nans(ys, d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {1e-4, 1e-4}), param("w", w), param("b", b)};
+                   r.forward = [=]() mutable {
+                     ops::conv2d_forward(y, x, w, b, c.pad);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad, dw = r.wrt[1].grad, db = r.wrt[2].grad;
+                   r.backward = [=](const Tensor& u) mutable {
+                     ops::conv2d_backward_data(dx, u, w, c.pad);
+                     ops::conv2d_backward_weight(dw, &db, u, x, c.pad);
+                   };
+                   return r;
+                 }});
+}
+
+void norm_cases(std::vector<OpCase>& v) {
+  // BN: one value per channel pair of samples; the model's shape; odd channels (> 32, not a multiple)
+  for (auto [N, C, H, W, fd] : {std::tuple{4, 3, 3, 3, true}, std::tuple{1, 2, 3, 5, true}, std::tuple{5, 1, 1, 2, true},
+                                std::tuple{1, 3, 1, 5, false}, std::tuple{128, 16, 24, 24, false},
+                                std::tuple{7, 33, 3, 3, false}})
+    v.push_back({str("batchnorm N=%d C=%d %dx%d (train, backward, eval)", N, C, H, W), "norm", fd,
+                 [=](Device d, DType dt) {
+                   Tensor x = randn({N, C, H, W}, 5, d, dt, 2.0), g = randn({C}, 6, d, dt), b = randn({C}, 7, d, dt);
+                   Tensor y = nans(x.shape(), d, dt), mean = nans({C}, d, dt), rstd = nans({C}, d, dt),
+                          rm = filled({C}, 0.1, d, dt), rv = filled({C}, 1.2, d, dt), ye = nans(x.shape(), d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {1e-4, 1e-3}), param("gamma", g), param("beta", b)};
+                   r.forward = [=]() mutable {
+                     ops::batchnorm_forward_train(y, mean, rstd, rm, rv, x, g, b, 1e-5, 0.1);
+                     ops::batchnorm_forward_eval(ye, x, g, b, rm, rv, 1e-5);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad, dg = r.wrt[1].grad, db = r.wrt[2].grad;
+                   r.backward = [=](const Tensor& u) mutable { ops::batchnorm_backward(dx, dg, db, u, mean, rstd, x, g); };
+                   r.also = {{"mean", mean, {1e-5, 1e-4}},         {"rstd", rstd, {1e-5, 1e-4}},
+                             {"running_mean", rm, {1e-5, 1e-4}}, {"running_var", rv, {1e-5, 1e-4}},
+                             {"eval y", ye, {1e-4, 1e-4}}};
+                   return r;
+                 }});
+  // GN: G = 1, 2 and C; HW = 64 makes a (sample, group) segment of 576 values, more than a block's 512 threads
+  for (auto [N, C, HW, G, fd] : {std::tuple{2, 4, 6, 1, true}, std::tuple{2, 4, 6, 2, true}, std::tuple{2, 4, 6, 4, true},
+                                 std::tuple{3, 18, 35, 1, false}, std::tuple{3, 18, 64, 2, false},
+                                 std::tuple{2, 18, 35, 18, false}})
+    v.push_back({str("groupnorm N=%d C=%d HW=%d G=%d", N, C, HW, G), "norm", fd, [=](Device d, DType dt) {
+                   Tensor x = randn({N, C, HW, 1}, 9, d, dt, 2.0), g = randn({C}, 10, d, dt), b = randn({C}, 11, d, dt);
+                   Tensor y = nans(x.shape(), d, dt), mean = nans({N, G}, d, dt), rstd = nans({N, G}, d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {1e-4, 1e-3}), param("gamma", g), param("beta", b)};
+                   r.forward = [=]() mutable {
+                     ops::groupnorm_forward(y, mean, rstd, x, g, b, G, 1e-5);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad, dg = r.wrt[1].grad, db = r.wrt[2].grad;
+                   r.backward = [=](const Tensor& u) mutable {
+                     ops::groupnorm_backward(dx, dg, db, u, mean, rstd, x, g, G);
+                   };
+                   r.also = {{"mean", mean, {1e-5, 1e-4}}, {"rstd", rstd, {1e-5, 1e-4}}};
+                   return r;
+                 }});
+  // LN: per-channel and per-element affine; N = 1; 12 x 100 = 1,200 values per sample (> 512)
+  for (auto [N, C, H, W, fd] : {std::tuple{3, 2, 3, 3, true}, std::tuple{1, 5, 7, 7, false},
+                                std::tuple{4, 12, 10, 10, false}})
+    for (bool pe : {false, true})
+      v.push_back({str("layernorm N=%d C=%d %dx%d %s affine", N, C, H, W, pe ? "per-element" : "per-channel"), "norm",
+                   fd, [=](Device d, DType dt) {
+                     const Shape ps = pe ? Shape{C, H, W} : Shape{C};
+                     Tensor x = randn({N, C, H, W}, 13, d, dt, 2.0), g = randn(ps, 14, d, dt), b = randn(ps, 15, d, dt);
+                     Tensor y = nans(x.shape(), d, dt), mean = nans({N}, d, dt), rstd = nans({N}, d, dt);
+                     OpRun r;
+                     r.wrt = {input("x", x, {1e-4, 1e-3}), param("gamma", g), param("beta", b)};
+                     r.forward = [=]() mutable {
+                       ops::layernorm_forward(y, mean, rstd, x, g, b, 1e-5);
+                       return y;
+                     };
+                     Tensor dx = r.wrt[0].grad, dg = r.wrt[1].grad, db = r.wrt[2].grad;
+                     r.backward = [=](const Tensor& u) mutable {
+                       ops::layernorm_backward(dx, dg, db, u, mean, rstd, x, g);
+                     };
+                     r.also = {{"mean", mean, {1e-5, 1e-4}}, {"rstd", rstd, {1e-5, 1e-4}}};
+                     return r;
+                   }});
+}
+
+void pointwise_cases(std::vector<OpCase>& v) {
+  const Shape odd{37, 1, 7, 9};  // max-pool drops the last row and column
+  for (auto [s, fd] : {std::pair{Shape{2, 3, 4, 4}, true}, std::pair{odd, false}})
+    v.push_back({"relu " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
+                   Tensor x = away_from_zero(s, 17, d, dt), y = nans(s, d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {0, 0})};
+                   r.y_tol = {0, 0};
+                   r.forward = [=]() mutable {
+                     ops::relu_forward(y, x);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad;
+                   r.backward = [=](const Tensor& u) mutable { ops::relu_backward(dx, u, y); };
+                   return r;
+                 }});
+  for (auto [s, fd] : {std::pair{Shape{2, 2, 4, 4}, true}, std::pair{Shape{1, 3, 5, 3}, true}, std::pair{odd, false}})
+    v.push_back({"maxpool 2x2 " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
+                   const Shape ys{s[0], s[1], s[2] / 2, s[3] / 2};
+                   Tensor x = ramp(s, 18, d, dt), y = nans(ys, d, dt), am = filled(ys, -7, d, DType::i32);
+                   OpRun r;
+                   r.wrt = {input("x", x, {0, 0})};
+                   r.y_tol = {0, 0};
+                   r.forward = [=]() mutable {
+                     ops::maxpool2x2_forward(y, am, x);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad;
+                   r.backward = [=](const Tensor& u) mutable { ops::maxpool2x2_backward(dx, u, am); };
+                   r.also = {{"argmax", am, {0, 0}}};
+                   return r;
+                 }});
+  for (auto [s, fd] : {std::pair{Shape{2, 3, 3, 5}, true}, std::pair{odd, false}})
+    v.push_back({"global average pool " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
+                   Tensor x = randn(s, 19, d, dt), y = nans({s[0], s[1], 1, 1}, d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {1e-6, 1e-6})};
+                   r.y_tol = {1e-5, 1e-5};
+                   r.forward = [=]() mutable {
+                     ops::gap_forward(y, x);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad;
+                   r.backward = [=](const Tensor& u) mutable { ops::gap_backward(dx, u); };
+                   return r;
+                 }});
+  // A fixed seed makes dropout a fixed linear map (the same mask on both devices).
+  for (auto [s, fd] : {std::pair{Shape{3, 50}, true}, std::pair{odd, false}})
+    v.push_back({"dropout p=0.3 " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
+                   Tensor x = randn(s, 20, d, dt), y = nans(s, d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {0, 0})};
+                   r.y_tol = {0, 0};
+                   r.forward = [=]() mutable {
+                     ops::dropout_forward(y, x, 0.3, 99);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad;
+                   r.backward = [=](const Tensor& u) mutable { ops::dropout_backward(dx, u, 0.3, 99); };
+                   return r;
+                 }});
+}
+
+void train_cases(std::vector<OpCase>& v) {
+  // Log-softmax + NLL: large logits (scale 30) test the max-shift; the loss is the scalar output.
+  for (auto [N, scale, fd] : {std::tuple{4, 1.0, true}, std::tuple{4, 30.0, true}, std::tuple{1, 5.0, false},
+                              std::tuple{129, 5.0, false}})
+    v.push_back({str("log-softmax + NLL N=%d, logits x%g", N, scale), "train", fd, [=](Device d, DType dt) {
+                   const int K = 10;
+                   std::vector<double> lab(static_cast<std::size_t>(N));
+                   for (int i = 0; i < N; ++i) lab[static_cast<std::size_t>(i)] = (i * 7 + 3) % K;
+                   Tensor z = randn({N, K}, 26, d, dt, scale), labels = ints(lab, d), lp = nans({N, K}, d, dt),
+                          loss = nans({1}, d, dt);
+                   OpRun r;
+                   r.wrt = {input("z", z, {1e-6, 1e-4})};
+                   r.y_tol = {1e-5, 1e-5};
+                   r.forward = [=]() mutable {
+                     ops::log_softmax_nll_forward(lp, loss, z, labels);
+                     return loss;
+                   };
+                   Tensor dz = r.wrt[0].grad;
+                   r.backward = [=](const Tensor& u) mutable {
+                     ops::log_softmax_nll_backward(dz, lp, labels, u.to_vector()[0]);
+                   };
+                   r.also = {{"logp", lp, {1e-5, 1e-5}}};
+                   return r;
+                 }});
+  // L1 + L2 penalty: value[slot 1] += l1 sum|w| + l2/2 sum w^2; its backward adds to dw and takes no
+  // upstream gradient, hence u = 1.
+  for (auto [n, l1, l2, fd] : {std::tuple{30, 1e-2, 5e-3, true}, std::tuple{1000, 1e-3, 5e-4, false}})
+    v.push_back({str("L1 + L2 penalty n=%d", n), "train", fd, [=](Device d, DType dt) {
+                   Tensor w = away_from_zero({n}, 23, d, dt), value = filled({3}, 0.25, d, dt);
+                   OpRun r;
+                   r.wrt = {param("w", w, {1e-7, 1e-6})};
+                   r.unit_upstream = true;
+                   r.y_tol = {1e-5, 1e-5};
+                   r.forward = [=]() mutable {
+                     value.fill(0.25);
+                     ops::penalty_forward(value, 1, w, l1, l2);
+                     return value;
+                   };
+                   Tensor dw = r.wrt[0].grad;
+                   r.backward = [=](const Tensor&) mutable { ops::penalty_backward(dw, w, l1, l2); };
+                   return r;
+                 }});
+  // Forward-only ops (no gradient to check): parity only.
+  for (bool nesterov : {true, false})
+    v.push_back({str("sgd step (%s)", nesterov ? "nesterov" : "plain momentum"), "train", false,
+                 [nesterov](Device d, DType dt) {
+                   Tensor w = randn({1000}, 24, d, dt), vel = randn({1000}, 25, d, dt), dw = randn({1000}, 26, d, dt);
+                   OpRun r;
+                   r.y_tol = {1e-6, 1e-6};
+                   r.forward = [=]() mutable {
+                     ops::sgd_step(w, vel, dw, 0.05, 0.9, nesterov);
+                     return w;
+                   };
+                   r.also = {{"velocity", vel, {1e-6, 1e-6}}};
+                   return r;
+                 }});
+  v.push_back({"rotate 28x28 (augmentation)", "train", false, [](Device d, DType dt) {
+                 const int N = 5;
+                 Tensor img = randn({N, 1, 28, 28}, 21, d, dt), ang = randn({N}, 22, d, dt, 0.12),
+                        y = nans(img.shape(), d, dt);
+                 OpRun r;
+                 r.y_tol = {1e-5, 1e-5};
+                 r.forward = [=]() mutable {
+                   ops::rotate_forward(y, img, ang, -0.42);
+                   return y;
+                 };
+                 return r;
+               }});
+  v.push_back({"add in place", "train", false, [](Device d, DType dt) {
+                 Tensor a = randn({1001}, 27, d, dt), b = randn({1001}, 28, d, dt);
+                 OpRun r;
+                 r.y_tol = {0, 0};
+                 r.forward = [=]() mutable {
+                   ops::add_inplace(a, b);
+                   return a;
+                 };
+                 return r;
+               }});
+  v.push_back({"gather rows", "train", false, [](Device d, DType dt) {
+                 const int M = 50;
+                 std::vector<double> lab(M);
+                 for (int i = 0; i < M; ++i) lab[static_cast<std::size_t>(i)] = i % 10;
+                 Tensor x = randn({M, 1, 28, 28}, 29, d, dt), labels = ints(lab, d),
+                        idx = ints({49, 0, 17, 17, 3, 48, 1}, d), y = nans({7, 1, 28, 28}, d, dt),
+                        yl = filled({7}, -7, d, DType::i32);
+                 OpRun r;
+                 r.y_tol = {0, 0};
+                 r.forward = [=]() mutable {
+                   ops::gather_rows(y, yl, x, labels, idx);
+                   return y;
+                 };
+                 r.also = {{"labels", yl, {0, 0}}};
+                 return r;
+               }});
+  for (int N : {1, 130})  // ties: a row of equal values must pick class 0, as std::max_element does
+    v.push_back({str("epoch metrics N=%d", N), "train", false, [N](Device d, DType dt) {
+                   const int K = 10;
+                   Tensor lp = randn({N, K}, 30, Device::cpu, dt);
+                   for (int k = 0; k < K; ++k) lp.set(k, -2.3);
+                   std::vector<double> l(static_cast<std::size_t>(N));
+                   for (int i = 0; i < N; ++i) l[static_cast<std::size_t>(i)] = (i * 3) % K;
+                   Tensor acc = Tensor::from({2}, {1.5, 2.0}, DType::f64).to_device(d), logp = lp.to_device(d),
+                          loss = filled({1}, 0.37, d, dt), pen = Tensor::from({3}, {1e-3, 2e-3, 5e-4}, dt).to_device(d),
+                          labels = ints(l, d);
+                   OpRun r;
+                   r.y_tol = {0, 0};
+                   r.forward = [=]() mutable {
+                     ops::metrics_accumulate(acc, logp, loss, pen, labels);
+                     return acc;
+                   };
+                   return r;
+                 }});
+}
+
+}  // namespace
+
+const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> cases = [] {
+    std::vector<OpCase> v;
+    conv_cases(v);
+    norm_cases(v);
+    pointwise_cases(v);
+    train_cases(v);
+    return v;
+  }();
+  return cases;
+}
+
+}  // namespace normlab::test
