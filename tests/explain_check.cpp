@@ -8,12 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "tests/run_files.h"
+
 int main() {
-  const char* dir = std::getenv("MNIST_DIR");
-  if (!dir || !std::filesystem::exists(std::filesystem::path(dir) / "t10k-labels-idx1-ubyte.gz")) {
-    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
-    return 77;
-  }
+  const char* dir = normlab::test::mnist_dir();
+  if (!dir) return 77;
   const std::string cmd = std::string(NORMLAB_APP) + " explain --data " + dir;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return 1;

@@ -26,16 +26,19 @@
 #include "kernels/sgd.h"
 
 namespace normlab::test {
-namespace {
 
-// Inputs: made on the CPU from a seed in the requested dtype, then copied to the device, so both
-// devices see the same values.
-Tensor randn(const Shape& s, uint64_t seed, Device d, DType dt, double scale = 1.0) {
+Tensor randn(const Shape& s, uint64_t seed, Device d, DType dt, double scale) {
   Tensor t = Tensor::empty(s, dt);
   Rng r(seed);
   for (int64_t i = 0; i < t.numel(); ++i) t.set(i, scale * r.normal());
   return t.to_device(d);
 }
+Tensor ints(const std::vector<double>& v, Device d) {
+  return Tensor::from({static_cast<int64_t>(v.size())}, v, DType::i32).to_device(d);
+}
+
+namespace {
+
 // Values at least 0.1 away from 0 (ReLU's kink; the sign of w in the L1 penalty).
 Tensor away_from_zero(const Shape& s, uint64_t seed, Device d, DType dt) {
   Tensor t = randn(s, seed, Device::cpu, dt);
@@ -54,14 +57,6 @@ Tensor ramp(const Shape& s, uint64_t seed, Device d, DType dt) {
 }
 Tensor filled(const Shape& s, double v, Device d, DType dt) { return Tensor::full(s, v, dt).to_device(d); }
 Tensor nans(const Shape& s, Device d, DType dt) { return filled(s, NAN, d, dt); }
-Tensor ints(const std::vector<double>& v, Device d) {
-  return Tensor::from({static_cast<int64_t>(v.size())}, v, DType::i32).to_device(d);
-}
-std::string str(const char* fmt, auto... a) {
-  char b[200];
-  std::snprintf(b, sizeof b, fmt, a...);
-  return b;
-}
 Wrt input(const char* name, const Tensor& x, Tol tol) { return {name, x, Tensor::empty_like(x), false, tol}; }
 Wrt param(const char* name, const Tensor& p, Tol tol = {1e-3, 1e-4}) { return {name, p, Tensor::empty_like(p), true, tol}; }
 

@@ -13,6 +13,8 @@
 // backward through the dispatcher, which gradients and outputs to check). Inputs sit away from the
 // op's kinks (ReLU at 0, max-pool ties).
 #pragma once
+#include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -55,5 +57,17 @@ struct OpCase {
 };
 
 const std::vector<OpCase>& op_cases();
+
+// Inputs from a seed: made on the CPU in dtype dt, then copied to device d, so every device sees
+// the same values.
+Tensor randn(const Shape& s, uint64_t seed, Device d, DType dt = DType::f32, double scale = 1.0);
+Tensor ints(const std::vector<double>& v, Device d);  // an i32 tensor
+// printf into a std::string (case names).
+template <typename... A>
+std::string str(const char* fmt, A... a) {
+  char b[200];
+  std::snprintf(b, sizeof b, fmt, a...);
+  return b;
+}
 
 }  // namespace normlab::test

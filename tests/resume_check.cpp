@@ -70,11 +70,8 @@ bool same_run(const fs::path& a, const fs::path& b) {
 }  // namespace
 
 int main() {
-  const char* dir = std::getenv("MNIST_DIR");
-  if (!dir || !fs::exists(fs::path(dir) / "t10k-labels-idx1-ubyte.gz")) {
-    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
-    return 77;
-  }
+  const char* dir = normlab::test::mnist_dir();
+  if (!dir) return 77;
   const fs::path out = fs::temp_directory_path() / ("normlab_resume_" + std::to_string(getpid()));
   fs::remove_all(out);
   const std::vector<std::string> common{"--train-limit", "3000", "--test-limit", "1000", "--epochs", "3",

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,7 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/run_files.h"
+
 namespace fs = std::filesystem;
+using namespace normlab::test;
 
 namespace {
 int failures = 0;
@@ -22,25 +24,11 @@ void check(bool ok, const std::string& what) {
   std::printf("%s: %s\n", ok ? "ok" : "FAILED", what.c_str());
   failures += ok ? 0 : 1;
 }
-struct Result {
-  int code;
-  std::string log;
-};
-Result run(const std::string& args) {
+Ran run(const std::string& args) {
   const std::string cmd = std::string(NORMLAB_APP) + " " + args + " 2>&1";
   std::printf("running: %s\n", cmd.c_str());
   std::fflush(stdout);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, ""};
-  std::string log;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) log += buf;
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, log};
-}
-std::string slurp(const fs::path& f) {
-  std::ifstream is(f, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(is)), std::istreambuf_iterator<char>());
+  return run_command(cmd);
 }
 std::vector<std::string> rows(const std::string& csv) {
   std::vector<std::string> r;
@@ -58,17 +46,14 @@ int count(const std::string& s, const std::string& needle) {
 }  // namespace
 
 int main() {
-  const char* data = std::getenv("MNIST_DIR");
-  if (!data || !fs::exists(fs::path(data) / "t10k-labels-idx1-ubyte.gz")) {
-    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
-    return 77;
-  }
+  const char* data = mnist_dir();
+  if (!data) return 77;
   const fs::path out = fs::temp_directory_path() / ("normlab_sweep_" + std::to_string(::getpid()));
   fs::remove_all(out);
   const std::string args = "sweep --batches 16,4 --norm bn,gn --l1 1e-5 --epochs 1 --train-limit 1000 --test-limit 500 "
                            "--arch 8,16,t8,m,16,16 --threads 2 --data " + std::string(data) + " --out " + out.string();
-  Result r = run(args);
-  std::fputs(r.log.c_str(), stdout);
+  Ran r = run(args);
+  std::fputs(r.out.c_str(), stdout);
   check(r.code == 0, "the sweep exits 0");
   const std::string csv = slurp(out / "sweep.csv"), summary = slurp(out / "sweep_summary.csv");
   const auto runs = rows(csv), sums = rows(summary);
@@ -85,22 +70,15 @@ int main() {
     check(slurp(out / "batch_sweep.png").substr(1, 3) == "PNG" && fs::exists(out / "batch_sweep.svg"),
           "batch_sweep.png and .svg written");
   r = run(args);
-  check(r.code == 0 && count(r.log, "finished before, kept as it is") == 4,
+  check(r.code == 0 && count(r.out, "finished before, kept as it is") == 4,
         "the same command again keeps all 4 finished runs");
   // (all but the last column: the epoch seconds come back from metrics.csv rounded to 1 ms)
-  auto without_seconds = [](const std::string& t) {
-    std::string o;
-    std::stringstream ss(t);
-    std::string line;
-    while (std::getline(ss, line)) o += line.substr(0, line.rfind(',')) + "\n";
-    return o;
-  };
-  check(without_seconds(slurp(out / "sweep.csv")) == without_seconds(csv) &&
+  check(strip_last_column(slurp(out / "sweep.csv")) == strip_last_column(csv) &&
             slurp(out / "sweep_summary.csv") == summary,
         "and writes the same sweep.csv (but the seconds) and sweep_summary.csv");
   r = run("sweep --batches 16,4 --norm bn,gn --epochs 2 --train-limit 1000 --data " + std::string(data) +
           " --out " + out.string());
-  check(r.code == 2 && r.log.find("holds a sweep with other settings") != std::string::npos,
+  check(r.code == 2 && r.out.find("holds a sweep with other settings") != std::string::npos,
         "another command into the same folder: exit 2, one line");
   if (!failures) fs::remove_all(out);
   std::printf("%s\n", failures ? "FAILED" : "all sweep checks passed");

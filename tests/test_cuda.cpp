@@ -37,22 +37,9 @@ struct OpCase {
   std::function<Outs(Device)> run;
 };
 
-// Inputs: the same values on either device (made on the CPU from a seed, then copied).
-Tensor randn(const Shape& s, uint64_t seed, Device d, double scale = 1.0) {
-  Tensor t = Tensor::empty(s);
-  Rng r(seed);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, scale * r.normal());
-  return t.to_device(d);
-}
-Tensor ints(const std::vector<double>& v, Device d) {
-  return Tensor::from({static_cast<int64_t>(v.size())}, v, DType::i32).to_device(d);
-}
-
-std::string str(const char* fmt, auto... a) {
-  char b[200];
-  std::snprintf(b, sizeof b, fmt, a...);
-  return b;
-}
+using test::ints;
+using test::randn;
+using test::str;
 
 // An op case of tests/op_cases.cpp on one device: forward, then backward with the upstream gradient
 // u (the same values on every device), gradients pre-filled (NaN: assigned; 0.5: accumulated); its

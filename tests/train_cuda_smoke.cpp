@@ -87,11 +87,8 @@ int main() {
     std::printf("SKIPPED: no usable CUDA device (%s); this test needs a GPU\n", why.c_str());
     return 77;
   }
-  const char* dir = std::getenv("MNIST_DIR");
-  if (!dir || !fs::exists(fs::path(dir) / "t10k-labels-idx1-ubyte.gz")) {
-    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
-    return 77;
-  }
+  const char* dir = normlab::test::mnist_dir();
+  if (!dir) return 77;
   std::printf("GPU: %s\n", normlab::cuda_device_name().c_str());
   const fs::path out = fs::temp_directory_path() / ("normlab_cuda_smoke_" + std::to_string(::getpid()));
   fs::remove_all(out);

@@ -10,14 +10,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/run_files.h"
+
 namespace fs = std::filesystem;
 
 int main() {
-  const char* dir = std::getenv("MNIST_DIR");
-  if (!dir || !fs::exists(fs::path(dir) / "t10k-labels-idx1-ubyte.gz")) {
-    std::printf("SKIPPED: MNIST_DIR is not set or has no MNIST files (set MNIST_DIR=../shared/data/mnist)\n");
-    return 77;
-  }
+  const char* dir = normlab::test::mnist_dir();
+  if (!dir) return 77;
   const fs::path out = fs::temp_directory_path() / ("normlab_smoke_" + std::to_string(::getpid()));
   fs::remove_all(out);
   // PATH without gnuplot: the run must still finish, and say how to plot later.
