@@ -109,7 +109,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--arch", cfg.arch, "the network body: 3x3 blocks N (Np: padded), 1x1 transitions tN, max pools m; "
                  "see layers/mnist_net.h")->capture_default_str();
-  app.add_option("--groups", cfg.groups, "GN group count (must divide 8 and 16: 1, 2, 4 or 8)")->capture_default_str();
+  app.add_option("--groups", cfg.groups,
+                 "GN group count (must divide every normalised layer's channels; with the default --arch: 1, 2, 4 or 8)")
+      ->capture_default_str();
   app.add_flag("--ln-per-element", cfg.ln_per_element,
                "LN affine per element [C,H,W] instead of per channel (far more parameters)");
   app.add_option("--l1", cfg.l1, "L1 strength: l1*sum|w| on conv weights; with several norms, BN only")
