@@ -46,12 +46,15 @@ std::unique_ptr<Sequential> build_mnist_net(const NetConfig& cfg, Rng& rng, DTyp
   int last_block = -1;
   for (int i = 0; i < static_cast<int>(items.size()); ++i)
     if (items[i].kind == 'c') last_block = i;
-  if (last_block < 0) throw ArchError("architecture '" + cfg.arch + "' has no 3x3 block (e.g. \"" + std::string(kDefaultArch) + "\")");
+  if (last_block < 0)
+    throw ArchError("architecture '" + cfg.arch + "' has no 3x3 block (e.g. \"" + std::string(kDefaultArch) + "\")");
   int cin = 1;
   for (int i = 0; i < static_cast<int>(items.size()); ++i) {
     const Item& it = items[i];
     if (it.kind == 'm') {
-      if (h < 2) throw ArchError("architecture '" + cfg.arch + "': max pool on a " + std::to_string(h) + "x" + std::to_string(h) + " map");
+      if (h < 2)
+        throw ArchError("architecture '" + cfg.arch + "': max pool on a " + std::to_string(h) + "x" +
+                        std::to_string(h) + " map");
       net->add(std::make_unique<MaxPool2x2>());
       h /= 2;
     } else if (it.kind == 't') {
@@ -59,7 +62,8 @@ std::unique_ptr<Sequential> build_mnist_net(const NetConfig& cfg, Rng& rng, DTyp
       cin = it.channels;
     } else {
       if (h + 2 * it.pad - 2 < 1)
-        throw ArchError("architecture '" + cfg.arch + "': a 3x3 conv on a " + std::to_string(h) + "x" + std::to_string(h) + " map; remove a layer or pad it (Np)");
+        throw ArchError("architecture '" + cfg.arch + "': a 3x3 conv on a " + std::to_string(h) + "x" +
+                        std::to_string(h) + " map; remove a layer or pad it (Np)");
       block(cin, it.channels, it.pad, i != last_block);
       cin = it.channels;
     }

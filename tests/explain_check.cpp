@@ -14,12 +14,11 @@ int main() {
   const char* dir = normlab::test::mnist_dir();
   if (!dir) return 77;
   const std::string cmd = std::string(NORMLAB_APP) + " explain --data " + dir;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return 1;
+  const normlab::test::Ran ran = normlab::test::run_command(cmd);
   std::vector<std::string> lines;
-  char buf[1024];
-  while (std::fgets(buf, sizeof buf, p)) lines.emplace_back(buf);
-  if (pclose(p) != 0 || lines.size() < 3) {
+  std::istringstream is(ran.out);
+  for (std::string l; std::getline(is, l);) lines.push_back(l + "\n");
+  if (ran.code != 0 || lines.size() < 3) {
     std::printf("FAILED: explain did not run\n");
     return 1;
   }

@@ -24,6 +24,7 @@
 namespace fs = std::filesystem;
 
 namespace {
+using normlab::test::run_command;
 using normlab::test::slurp;
 using normlab::test::strip_last_column;
 int run(const std::string& args) {
@@ -122,12 +123,7 @@ int main() {
   const fs::path d = out / "diverge";
   const std::string cmd = std::string(NORMLAB_APP) + " --lr 50 --train-limit 2000 --test-limit 500 --epochs 2 " +
                           "--threads 2 --data " + dir + " --out " + d.string() + " 2>&1 >/dev/null";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string err;
-  char buf[512];
-  while (p && fgets(buf, sizeof buf, p)) err += buf;
-  const int st = p ? pclose(p) : -1;
-  const int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  const auto [code, err] = run_command(cmd);
   std::printf("--lr 50: exit %d, stderr: %s", code, err.c_str());
   ok = ok && code == 3 && err.find("diverged at epoch") != std::string::npos && err.find("step") != std::string::npos &&
        !fs::exists(d / "results.json");

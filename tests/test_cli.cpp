@@ -1,6 +1,5 @@
 // mnist_norm on bad input: one line on stderr naming the problem and the fix, exit code 2, and no
 // output folder left behind.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +9,7 @@
 #include <string>
 
 #include "core/device.h"
+#include "tests/run_files.h"
 
 namespace fs = std::filesystem;
 
@@ -89,12 +89,8 @@ TEST_CASE("CLI: plot of a missing folder, help", "[cli]") {
   const Result r = run("plot /nonexistent/run");
   CHECK(r.code == 2);
   CHECK(lines(r.err) == 1);
-  const std::string cmd = std::string(NORMLAB_APP) + " --help";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  CHECK(WEXITSTATUS(pclose(p)) == 0);
+  const auto [code, out] = normlab::test::run_command(std::string(NORMLAB_APP) + " --help");
+  CHECK(code == 0);
   CHECK(out.find("--norm") != std::string::npos);
   CHECK(out.find("explain") != std::string::npos);
 }

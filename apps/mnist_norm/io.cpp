@@ -2,10 +2,10 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <map>
 #include <sstream>
 #include <vector>

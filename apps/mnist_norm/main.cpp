@@ -190,10 +190,6 @@ int main(int argc, char** argv) {
       require(resume_dir.empty(), "sweep: continue a sweep by running the same command again, not with --resume");
       require(sw.base_batch >= 1, "--base-batch must be >= 1 (e.g. 128)");
       sw.batches = parse_batches(batches);
-      cfg.norms = parse_norms(norms);
-      if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
-      validate(cfg);
-      return run_sweep(cfg, sw);
     }
     if (!resume_dir.empty()) {  // the settings are the interrupted run's own
       const std::string data = cfg.data;
@@ -210,7 +206,7 @@ int main(int argc, char** argv) {
     cfg.norms = parse_norms(norms);
     if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
     validate(cfg);
-    return run_training(cfg);
+    return *sweep ? run_sweep(cfg, sw) : run_training(cfg);
   } catch (const InputError& e) {
     std::fprintf(stderr, "mnist_norm: %s\n", e.what());
     return 2;

@@ -100,6 +100,10 @@ std::string format_mean_std(const std::vector<double>& v, const char* fmt) {
 }
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+// Every line figure is written twice, the same content: PNG and SVG (extension, gnuplot terminal).
+const std::pair<const char*, const char*> kFormats[] = {
+    {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
+    {"svg", "svg size 1100,680 enhanced font 'Sans,12' background rgb 'white'"}};
 
 // Writes <stem>.png (pngcairo) and <stem>.svg with the same content: per norm the mean over the
 // seeds (line) and the band from the lowest to the highest seed (shaded), every epoch on the
@@ -117,10 +121,7 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
     for (double v : s.hi.at(col)) lo = std::min(lo, y(v)), hi = std::max(hi, y(v));
   }
   const int seeds = ss.empty() ? 1 : ss.front().seeds;
-  const std::pair<const char*, const char*> formats[] = {
-      {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
-      {"svg", "svg size 1100,680 enhanced font 'Sans,12' background rgb 'white'"}};
-  for (const auto& [ext, terminal] : formats) {
+  for (const auto& [ext, terminal] : kFormats) {
     const std::string out = (fs::path(dir) / (stem + "." + ext)).string(), tmp = out + ".tmp";
     {
       Gnuplot gp("gnuplot");
@@ -275,10 +276,7 @@ void plot_sweep(const std::string& dir) {
   double top = 0;
   for (const auto& l : lines)
     for (const Point& p : l.second) top = std::max(top, p.err_hi);
-  const std::pair<const char*, const char*> formats[] = {
-      {"png", "pngcairo size 1100,680 enhanced font 'Sans,12'"},
-      {"svg", "svg size 1100,680 enhanced font 'Sans,12' background rgb 'white'"}};
-  for (const auto& [ext, terminal] : formats) {
+  for (const auto& [ext, terminal] : kFormats) {
     const std::string out = (fs::path(dir) / (std::string("batch_sweep.") + ext)).string(), tmp = out + ".tmp";
     {
       Gnuplot gp("gnuplot");

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <sstream>
 
 #include "apps/mnist_norm/io.h"
@@ -80,9 +79,7 @@ std::string summary_csv(const std::vector<Row>& rows, const TrainConfig& base) {
           else
             acc.push_back(r.run.epochs.back().test_acc);
         }
-      // The legend's name: L1 goes to the norms that take it in a study (BN), as run_training does.
-      const bool l1 = base.l1 > 0 && (norm_spec(n).l1_in_study || norms.size() == 1);
-      const std::string label = std::string(norm_spec(n).label) + (l1 ? " + L1" : "");
+      const std::string label = std::string(norm_spec(n).label) + (run_l1(base, n) > 0 ? " + L1" : "");
       char line[300];
       if (acc.empty()) {
         std::snprintf(line, sizeof line, "%d,%s,%s,0,%d,,,,,\n", b, norm_name(n).c_str(), label.c_str(), diverged);
@@ -101,11 +98,7 @@ std::string summary_csv(const std::vector<Row>& rows, const TrainConfig& base) {
 
 int run_sweep(const TrainConfig& base, const SweepConfig& sw) {
   const std::string out = base.out.empty() ? "runs/sweep-" + timestamp() : base.out;
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || !fs::is_directory(out))
-    throw InputError("--out " + out + ": cannot create this folder (" + (ec ? ec.message() : "not a folder") +
-                     "); choose a writable place");
+  make_out_dir(out);
   // Every batch size's study: its settings, and whether an earlier sweep left it to continue.
   std::vector<TrainConfig> studies;
   for (int b : sw.batches) {

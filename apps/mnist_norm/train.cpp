@@ -414,7 +414,7 @@ void write_summary(const std::string& dir, const std::vector<RunResult>& runs, c
     auto [am, as] = mean_std(acc);
     auto [lm, ls] = mean_std(loss);
     auto [sm, ss] = mean_std(secs);
-    const double l1 = (norm_spec(n).l1_in_study || norms.size() == 1) ? cfg.l1 : 0.0;
+    const double l1 = run_l1(cfg, n);
     jn.push_back({{"norm", norm_name(n)}, {"l1", l1}, {"parameters", params}, {"seeds", acc.size()},
                   {"test_acc_mean", am}, {"test_acc_std", as}, {"test_loss_mean", lm}, {"test_loss_std", ls},
                   {"epoch_seconds_mean", sm}, {"runs", run_dirs}});
@@ -446,13 +446,7 @@ void prepare_out(const std::string& out, bool overwrite) {
     if (fs::exists(fs::path(out) / f) && !overwrite)
       throw InputError("--out " + out + " holds an earlier run (" + f + "): continue it with --resume " + out +
                        ", or pass --overwrite to train into it again");
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || !fs::is_directory(out))
-    throw InputError("--out " + out + ": cannot create this folder (" + (ec ? ec.message() : "not a folder") +
-                     "); choose a writable place");
-  if (::access(out.c_str(), W_OK) != 0)
-    throw InputError("--out " + out + ": the folder is not writable; choose a writable place");
+  make_out_dir(out);
 }
 
 // Refuses a run whose memory need (dataset + activations of one batch, measured per image on this
@@ -481,6 +475,20 @@ void check_memory(int batch, int64_t images) {
 }
 
 }  // namespace
+
+double run_l1(const TrainConfig& cfg, Norm n) {
+  return (norm_spec(n).l1_in_study || cfg.norms.size() == 1) ? cfg.l1 : 0.0;
+}
+
+void make_out_dir(const std::string& out) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out))
+    throw InputError("--out " + out + ": cannot create this folder (" + (ec ? ec.message() : "not a folder") +
+                     "); choose a writable place");
+  if (::access(out.c_str(), W_OK) != 0)
+    throw InputError("--out " + out + ": the folder is not writable; choose a writable place");
+}
 
 int run_training(const TrainConfig& cfg, std::vector<RunResult>* results) {
   omp_set_num_threads(cfg.threads);
@@ -519,7 +527,7 @@ int run_training(const TrainConfig& cfg, std::vector<RunResult>* results) {
   for (int s = 0; s < cfg.seeds; ++s)
     for (Norm n : cfg.norms) {
       const uint64_t seed = cfg.seed + static_cast<uint64_t>(s);
-      const double l1 = (norm_spec(n).l1_in_study || cfg.norms.size() == 1) ? cfg.l1 : 0.0;
+      const double l1 = run_l1(cfg, n);
       const std::string dir = study ? (fs::path(out) / (norm_name(n) + "-s" + std::to_string(seed))).string() : out;
       if (cfg.resume && fs::exists(fs::path(dir) / "results.json")) {
         std::printf("%s: finished before, kept as it is\n", dir.c_str());

@@ -57,6 +57,14 @@ struct RunResult {
 // A run that ends below this test accuracy is flagged: it did not learn (chance is 10%).
 constexpr double kSanityAccuracy = 20.0;
 
+// The L1 strength a run of norm n gets: cfg.l1 when it trains alone, otherwise only the norms the
+// study gives L1 (BN, norm_table()).
+double run_l1(const TrainConfig& cfg, Norm n);
+
+// Creates the --out folder (and its parents); InputError naming it when it cannot be created or
+// written.
+void make_out_dir(const std::string& out);
+
 // Trains every (norm, seed) of cfg into its run folder; with one norm and one seed the folder is
 // cfg.out itself, otherwise cfg.out/<norm>-s<seed>, plus summary.csv/json in cfg.out. With
 // cfg.resume, finished runs are kept and an interrupted one continues after its last epoch.
