@@ -62,6 +62,8 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
   expect_error("--threads -1", "--threads must be >= 0");
   expect_error("--dropout 1.5", "--dropout");
   expect_error("--schedule cosine", "--schedule");
+  expect_error("--warmup 1", "--warmup must be in (0, 1)");
+  expect_error("--warmup 0", "--warmup must be in (0, 1)");
   if (!normlab::cuda_available())  // with a GPU, --device cuda trains (tests/train_cuda_smoke checks that)
     expect_error("--device cuda", "--device cuda: no usable GPU");
   expect_error("--device tpu", "--device must be cpu or cuda");

@@ -61,6 +61,7 @@ void validate(const TrainConfig& c) {
   finite(c.weight_decay, "--weight-decay");
   finite(c.momentum, "--momentum");
   finite(c.dropout, "--dropout");
+  finite(c.warmup, "--warmup");
   finite(c.rotate_deg, "--rotate");
   require(c.lr > 0, "--lr must be > 0 (e.g. --lr 0.05)");
   require(c.batch >= 1, "--batch must be >= 1 (e.g. --batch 128)");
@@ -75,6 +76,8 @@ void validate(const TrainConfig& c) {
   require(c.train_limit >= 0, "--train-limit must be >= 0 (0 = all 60,000 images)");
   require(c.test_limit >= 0, "--test-limit must be >= 0 (0 = all 10,000 images)");
   require(parse_schedule(c.schedule).has_value(), "--schedule must be onecycle, step or const");
+  require(c.warmup > 0 && c.warmup < 1,
+          "--warmup must be in (0, 1): the fraction of the one-cycle spent rising (e.g. --warmup 0.3)");
   {  // the builder knows the channel counts: building a GN net throws InputError for a bad --groups
     Rng rng(0);
     NetConfig nc;
@@ -123,6 +126,8 @@ int main(int argc, char** argv) {
   app.add_option("--momentum", cfg.momentum, "SGD momentum")->capture_default_str();
   app.add_flag("!--no-nesterov", cfg.nesterov, "plain momentum instead of Nesterov");
   app.add_option("--schedule", cfg.schedule, "onecycle, step (x0.1 every 6 epochs) or const")->capture_default_str();
+  app.add_option("--warmup", cfg.warmup, "onecycle: fraction of the training spent warming up to the peak --lr")
+      ->capture_default_str();
   app.add_option("--dropout", cfg.dropout, "dropout after each conv block")->capture_default_str();
   app.add_option("--rotate", cfg.rotate_deg, "augmentation: random rotation in +-degrees (0 = off)")
       ->capture_default_str();

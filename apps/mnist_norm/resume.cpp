@@ -47,6 +47,7 @@ std::string command_text(const TrainConfig& c) {
   const json j = {{"norms", norms},       {"arch", c.arch},       {"groups", c.groups},          {"ln_per_element", c.ln_per_element},
                   {"l1", c.l1},           {"weight_decay", c.weight_decay}, {"lr", c.lr},
                   {"momentum", c.momentum}, {"nesterov", c.nesterov},      {"schedule", c.schedule},
+                  {"warmup", c.warmup},
                   {"dropout", c.dropout}, {"rotate_deg", c.rotate_deg},  {"epochs", c.epochs},
                   {"batch", c.batch},     {"seed", c.seed},              {"seeds", c.seeds},
                   {"data", c.data},       {"out", c.out},                {"threads", c.threads},
@@ -77,6 +78,7 @@ TrainConfig load_command(const std::string& dir) {
     c.momentum = j.at("momentum");
     c.nesterov = j.at("nesterov");
     c.schedule = j.at("schedule");
+    c.warmup = j.value("warmup", 0.2);  // command.json files from before --warmup
     c.dropout = j.at("dropout");
     c.rotate_deg = j.at("rotate_deg");
     c.epochs = j.at("epochs");

@@ -207,12 +207,13 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   r->test_loader = std::make_unique<BatchLoader>(test, 1000, false, 0, 0.0, r->dev);
   r->sched.kind = *parse_schedule(cfg.schedule);
   r->sched.max_lr = cfg.lr;
+  r->sched.pct = cfg.warmup;
   r->sched.steps_per_epoch = r->loader->num_batches();
   r->sched.total_steps = static_cast<long>(cfg.epochs) * r->loader->num_batches();
 
   json conf = {{"norm", norm_name(norm)}, {"arch", cfg.arch}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
                {"l1", l1}, {"weight_decay", cfg.weight_decay}, {"lr", cfg.lr}, {"momentum", cfg.momentum},
-               {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"dropout", cfg.dropout},
+               {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"warmup", cfg.warmup}, {"dropout", cfg.dropout},
                {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"seed", seed},
                {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
                {"device", cfg.device}, {"parameters", r->res.params}};

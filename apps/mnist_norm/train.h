@@ -22,6 +22,7 @@ struct TrainConfig {
   double momentum = 0.9;
   bool nesterov = true;
   std::string schedule = "onecycle";
+  double warmup = 0.2;     // onecycle: fraction of the steps spent rising to the peak
   double dropout = 0.0;
   double rotate_deg = 7.0;
   int epochs = 20;
