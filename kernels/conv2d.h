@@ -7,7 +7,8 @@
 //           db[k]       = sum_{n,i,j} dy[n,k,i,j]
 // CPU: 3x3 as a direct convolution per image (kernels/cpu/conv3x3_direct.h; dx is the forward
 // convolution of dy padded by 2 - pad with w transposed and turned by 180 degrees); 1x1 as a GEMM
-// per image (Eigen). CUDA: kernels/cuda/conv2d.cu.
+// per image (Eigen). CUDA: kernels/cuda/conv2d.cu (version 1, plain; version 2, register-tiled:
+// kernels/cuda/versions.h).
 //
 // Shapes: x [N,C,H,W], w [K,C,R,R], b [K] or null, y/dy [N,K,Ho,Wo], dx like x, dw like w, db like b.
 // Preconditions: R in {1, 3}, pad in {0, 1}, Ho >= 1 and Wo >= 1; buffers do not alias.

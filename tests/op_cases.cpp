@@ -96,10 +96,11 @@ void conv_cases(std::vector<OpCase>& v) {
 }
 
 void norm_cases(std::vector<OpCase>& v) {
-  // BN: one value per channel pair of samples; the model's shape; odd channels (> 32, not a multiple)
+  // BN: one value per channel pair of samples; the model's shape; odd channels (> 32, not a multiple);
+  // 200 channels of 9 samples: the CUDA v2 reductions' ranges of 2 samples, the last of 1
   for (auto [N, C, H, W, fd] : {std::tuple{4, 3, 3, 3, true}, std::tuple{1, 2, 3, 5, true}, std::tuple{5, 1, 1, 2, true},
                                 std::tuple{1, 3, 1, 5, false}, std::tuple{128, 16, 24, 24, false},
-                                std::tuple{7, 33, 3, 3, false}})
+                                std::tuple{7, 33, 3, 3, false}, std::tuple{9, 200, 2, 2, false}})
     v.push_back({str("batchnorm N=%d C=%d %dx%d (train, backward, eval)", N, C, H, W), "norm", fd,
                  [=](Device d, DType dt) {
                    Tensor x = randn({N, C, H, W}, 5, d, dt, 2.0), g = randn({C}, 6, d, dt), b = randn({C}, 7, d, dt);

@@ -19,6 +19,7 @@
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
+#include "kernels/cuda/versions.h"
 #include "tests/gpu_test.h"
 #include "tests/op_cases.h"
 
@@ -135,11 +136,30 @@ int main(int argc, char** argv) {
   return rc;
 }
 
-TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight", "[cuda][conv]") {
-  for (const auto& c : op_group("conv")) check_case(c);
+// Runs the cases of `group` whose name starts with `prefix` under every version of CUDA op `op`
+// (kernels/cuda/versions.h), then selects the newest again.
+static void check_every_version(const std::string& op, const std::string& group, const std::string& prefix) {
+  int count = 0;
+  for (const auto& k : cuda::kernel_versions())
+    if (k.op == op) count = k.count;
+  REQUIRE(count >= 1);
+  for (int v = 1; v <= count; ++v) {
+    std::printf("-- %s version %d\n", op.c_str(), v);
+    cuda::set_kernel_version(op, v);
+    for (const auto& c : op_group(group))
+      if (c.name.rfind(prefix, 0) == 0) check_case(c);
+  }
+  cuda::set_kernel_version(op, count);
+}
+
+TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight, every version", "[cuda][conv]") {
+  check_every_version("conv2d", "conv", "conv2d");
+  CHECK_THROWS_WITH(cuda::set_kernel_version("conv2d", 9), "CUDA op conv2d has versions 1 to 2, not 9");
 }
 TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backward", "[cuda][norm]") {
-  for (const auto& c : op_group("norm")) check_case(c);
+  check_every_version("batchnorm", "norm", "batchnorm");
+  for (const auto& c : op_group("norm"))
+    if (c.name.rfind("batchnorm", 0) != 0) check_case(c);
 }
 TEST_CASE("cuda relu, max-pool, global average pool, dropout vs cpu", "[cuda][pointwise]") {
   for (const auto& c : op_group("pointwise")) check_case(c);

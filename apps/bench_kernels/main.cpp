@@ -7,7 +7,9 @@
 //      flushing the L2 cache (a write of twice its size) before each, and reports the median;
 //   3. prints a table (µs, GFLOP/s or GB/s, % of DRAM peak, ratio to the reference) and writes CSV.
 // GB/s counts the bytes an ideal kernel must move (each input read once, each output written once);
-// FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass.
+// FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass. The convolution and BN rows come once
+// per version of our kernels (kernels/cuda/versions.h: "conv fwd v1", "conv fwd v2", ...), each
+// with the reference timed beside it.
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +30,7 @@
 #include "core/tensor.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "kernels/cuda/versions.h"
 #include "kernels/groupnorm.h"
 #include "kernels/layernorm.h"
 #include "kernels/maxpool.h"
@@ -147,38 +150,45 @@ std::string conv_name(const Conv2dShape& s) {
   return os.str();
 }
 
+// Every version of our convolution (kernels/cuda/versions.h) against the same cuDNN reference:
+// rows "conv fwd v1", "conv fwd v2", ...; the newest stays selected afterwards.
 void bench_conv(Bench& b, const Conv2dShape& s) {
   const Shape xs{s.N, s.C, s.H, s.W}, ws{s.K, s.C, s.R, s.R}, ys{s.N, s.K, s.Ho(), s.Wo()};
   Tensor x = dev(rand_host(xs, 1)), w = dev(rand_host(ws, 2, 0.3)), dy = dev(rand_host(ys, 3));
-  Tensor y = dev_empty(ys), yr = dev_empty(ys), dx = dev_empty(xs), dxr = dev_empty(xs);
-  Tensor dw = dev_full(ws, 0.0), dwr = dev_full(ws, 0.0);
+  Tensor y = dev_empty(ys), yr = dev_empty(ys), dx = dev_empty(xs), dxr = dev_empty(xs), dwr = dev_full(ws, 0.0);
   ref::CudnnConv c(s, true);
   const double fl = 2.0 * s.N * s.K * s.C * s.R * s.R * s.Ho() * s.Wo();
   const std::string name = conv_name(s), ref = "cuDNN (" + c.algorithms() + ")";
-  cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
   c.forward(F(yr), C(x), C(w), nullptr);
-  b.run(
-      "conv fwd", name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
-      [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
-      [&] { c.forward(F(yr), C(x), C(w), nullptr); });
-  cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
   c.backward_data(F(dxr), C(dy), C(w));
-  b.run(
-      "conv bwd-data", name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
-      [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
-  cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
   c.backward_weight(F(dwr), nullptr, C(dy), C(x));
-  b.run(
-      "conv bwd-weight", name, fl, true, max_abs_diff(dw, dwr), 1e-3 * std::sqrt(double(s.N) * s.Ho() * s.Wo()), ref,
-      [&] { cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s); },
-      [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
-  if (s.R == 1 && s.pad == 0) {  // a 1x1 convolution is a GEMM: cuBLAS as a second reference
-    Tensor yb = dev_empty(ys);
-    ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K);
+  const int newest = cuda::kernel_version("conv2d");
+  for (int v = 1; v <= newest; ++v) {
+    cuda::set_kernel_version("conv2d", v);
+    const std::string tag = " v" + std::to_string(v);
+    cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
     b.run(
-        "conv fwd (1x1 as GEMM)", name, fl, true, max_abs_diff(y, yb), 1e-3, "cuBLAS SGEMM strided-batched",
+        "conv fwd" + tag, name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
         [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
-        [&] { ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K); });
+        [&] { c.forward(F(yr), C(x), C(w), nullptr); });
+    cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
+    b.run(
+        "conv bwd-data" + tag, name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
+        [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
+    Tensor dw = dev_full(ws, 0.0);
+    cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
+    b.run(
+        "conv bwd-weight" + tag, name, fl, true, max_abs_diff(dw, dwr), 1e-3 * std::sqrt(double(s.N) * s.Ho() * s.Wo()),
+        ref, [&] { cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s); },
+        [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
+    if (s.R == 1 && s.pad == 0) {  // a 1x1 convolution is a GEMM: cuBLAS as a second reference
+      Tensor yb = dev_empty(ys);
+      ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K);
+      b.run(
+          "conv fwd (1x1 as GEMM)" + tag, name, fl, true, max_abs_diff(y, yb), 1e-3, "cuBLAS SGEMM strided-batched",
+          [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
+          [&] { ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K); });
+    }
   }
 }
 
@@ -200,14 +210,19 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
     cuda::batchnorm_forward_train(F(y), F(m), F(r), F(rm), F(rv), C(x), C(g), C(bt), N, Ch, HW, 1e-5f, 0.1f);
   };
   auto ref_f = [&] { c.forward_train(F(yr), F(mr), F(rr), F(rmr), F(rvr), C(x), C(g), C(bt), 1e-5, 0.1); };
-  ours_f();
-  ref_f();
-  b.run("BN fwd (train)", name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
   auto ours_b = [&] { cuda::batchnorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW); };
   auto ref_b = [&] { c.backward(F(dxr), F(dgr), F(dbr), C(dy), C(mr), C(rr), C(x), C(g), 1e-5); };
-  ours_b();
+  ref_f();
   ref_b();
-  b.run("BN bwd", name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
+  const int newest = cuda::kernel_version("batchnorm");
+  for (int v = 1; v <= newest; ++v) {  // every version (kernels/cuda/versions.h) beside cuDNN
+    cuda::set_kernel_version("batchnorm", v);
+    const std::string tag = " v" + std::to_string(v);
+    ours_f();
+    b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
+    ours_b();
+    b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
+  }
 }
 
 // GN and LN: cuDNN 9's legacy API has no group or layer norm, so ours is validated against the CPU

@@ -1,10 +1,28 @@
-// CUDA batch norm. One block per channel reduces over (N, H, W) with block_sum (two passes: mean,
-// then the centred variance), normalizes its channel and updates the running statistics; the
-// backward pass likewise, one block per channel, so dgamma/dbeta need no atomics and every result is
-// deterministic. Math: kernels/batchnorm.h.
+// CUDA batch norm, in two versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. Both are
+// deterministic: no atomics, every sum in a fixed order.
+//
+// Version 1, the plain one: one block per channel reduces over (N, H, W) with block_sum (two passes:
+// mean, then the centred variance), normalizes its channel and updates the running statistics; the
+// backward pass likewise, one block per channel. With the model's 8-16 channels that is 8-16
+// blocks: most of a large GPU idles.
+//
+// Version 2, two-stage reductions over many blocks. Each channel's samples are split into ranges
+// (about kBnBlocks blocks in all, from the shape only, so the bits do not depend on the GPU):
+//   forward:  bn_stats_partial, one block per (channel, range): its count m_b, mean mu_b and
+//             M2_b = sum (x - mu_b)^2 (the second pass over its slice is served from cache);
+//             bn_stats_finish, one thread per channel, combines the ranges in order (Chan et al.:
+//             mean = sum m_b mu_b / M, M2 = sum M2_b + m_b (mu_b - mean)^2), writes mean, rstd, the
+//             running statistics and y's coefficients a = gamma rstd, b = beta - a mean;
+//             bn_apply, element-wise over the whole tensor: y = a x + b.
+//   backward: bn_bwd_partial, one block per (channel, range): sum dy and sum dy xhat;
+//             bn_bwd_finish, one thread per channel: the sums in range order, dgamma/dbeta +=,
+//             the coefficients of dx = gamma rstd dy + p (x - mean) + q;
+//             bn_bwd_dx, element-wise.
 #include "kernels/batchnorm.h"
+#include "core/device.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/cuda/versions.h"
 
 namespace normlab::cuda {
 namespace {
@@ -72,12 +90,146 @@ __global__ void bn_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, 
     dgamma[c] += sdyx;
   }
 }
+
+// ---- version 2 ------------------------------------------------------------------------------
+constexpr int kBnBlocks = 1024;  // blocks per reduction (about; at most one range per sample)
+
+struct Ranges {
+  int per, count;  // samples per range, ranges per channel
+};
+Ranges bn_ranges(int N, int C) {
+  const int want = (kBnBlocks + C - 1) / C;
+  const int count = want < N ? want : N;
+  const int per = (N + count - 1) / count;
+  return {per, (N + per - 1) / per};
+}
+
+// part[(r * C + c) * 2 + {0, 1}] = mu_b, M2_b of channel c over samples [r*per, r*per + per).
+__global__ void bn_stats_partial(float* part, const float* x, int N, int C, int HW, int per) {
+  const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
+  float s = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const float* xc = x + (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) s += xc[i];
+  }
+  const float mu = block_sum(s) / float((n1 - n0) * HW);
+  float ss = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const float* xc = x + (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
+      const float d = xc[i] - mu;
+      ss += d * d;
+    }
+  }
+  const float m2 = block_sum(ss);
+  if (threadIdx.x == 0) {
+    part[(r * C + c) * 2] = mu;
+    part[(r * C + c) * 2 + 1] = m2;
+  }
+}
+
+// One thread per channel; coef[c] = a, coef[C + c] = b.
+__global__ void bn_stats_finish(float* mean, float* rstd, float* rmean, float* rvar, float* coef, const float* part,
+                                const float* gamma, const float* beta, int N, int C, int HW, Ranges rg, float eps,
+                                float momentum) {
+  NL_GRID_LOOP(c, C) {
+    const float M = float(N) * float(HW);
+    float mu = 0.f;
+    for (int r = 0; r < rg.count; ++r) {
+      const int nr = (r + 1) * rg.per < N ? rg.per : N - r * rg.per;
+      mu += float(nr * HW) * part[(r * C + c) * 2];
+    }
+    mu /= M;
+    float m2 = 0.f;
+    for (int r = 0; r < rg.count; ++r) {
+      const int nr = (r + 1) * rg.per < N ? rg.per : N - r * rg.per;
+      const float d = part[(r * C + c) * 2] - mu;
+      m2 += part[(r * C + c) * 2 + 1] + float(nr * HW) * d * d;
+    }
+    const float var = m2 / M, rs = rsqrtf(var + eps);
+    mean[c] = mu;
+    rstd[c] = rs;
+    const float unbiased = M > 1 ? m2 / (M - 1) : var;
+    rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
+    rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
+    coef[c] = gamma[c] * rs;
+    coef[C + c] = beta[c] - gamma[c] * rs * mu;
+  }
+}
+
+__global__ void bn_apply(float* y, const float* x, const float* coef, int C, int HW, int64_t total) {
+  NL_GRID_LOOP(k, total) {
+    const int c = int(k / HW % C);
+    y[k] = coef[c] * x[k] + coef[C + c];
+  }
+}
+
+// part[(r * C + c) * 2 + {0, 1}] = sum dy, sum dy * xhat of channel c over the range's samples.
+__global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, const float* rstd, const float* x, int N,
+                               int C, int HW, int per) {
+  const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
+  const float mu = mean[c], rs = rstd[c];
+  float sdy = 0.f, sdyx = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const int64_t off = (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
+      sdy += dy[off + i];
+      sdyx += dy[off + i] * (x[off + i] - mu) * rs;
+    }
+  }
+  sdy = block_sum(sdy);
+  sdyx = block_sum(sdyx);
+  if (threadIdx.x == 0) {
+    part[(r * C + c) * 2] = sdy;
+    part[(r * C + c) * 2 + 1] = sdyx;
+  }
+}
+
+// One thread per channel: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
+// coef[c] = gamma rstd, coef[C + c] = -gamma rstd^2 sum(dy xhat) / M, coef[2C + c] = -gamma rstd sum(dy) / M.
+__global__ void bn_bwd_finish(float* dgamma, float* dbeta, float* coef, const float* part, const float* rstd,
+                              const float* gamma, int N, int C, int HW, Ranges rg) {
+  NL_GRID_LOOP(c, C) {
+    float sdy = 0.f, sdyx = 0.f;
+    for (int r = 0; r < rg.count; ++r) {
+      sdy += part[(r * C + c) * 2];
+      sdyx += part[(r * C + c) * 2 + 1];
+    }
+    dbeta[c] += sdy;
+    dgamma[c] += sdyx;
+    const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
+    coef[c] = f;
+    coef[C + c] = -f * rstd[c] * sdyx / M;
+    coef[2 * C + c] = -f * sdy / M;
+  }
+}
+
+__global__ void bn_bwd_dx(float* dx, const float* dy, const float* x, const float* mean, const float* coef, int C,
+                          int HW, int64_t total) {
+  NL_GRID_LOOP(k, total) {
+    const int c = int(k / HW % C);
+    dx[k] = coef[c] * dy[k] + coef[C + c] * (x[k] - mean[c]) + coef[2 * C + c];
+  }
+}
+
+bool use_v2() { return kernel_version("batchnorm") >= 2; }
 }  // namespace
 
 template <>
 void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
+  if (use_v2()) {
+    const Ranges rg = bn_ranges(N, C);
+    float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 2 * std::size_t(C))));
+    float* coef = part + std::size_t(rg.count) * C * 2;
+    NL_LAUNCH(bn_stats_partial, dim3(C, rg.count), kThreads, 0, part, x, N, C, HW, rg.per);
+    NL_LAUNCH(bn_stats_finish, blocks_for(C), kThreads, 0, mean, rstd, running_mean, running_var, coef, part, gamma, beta,
+              N, C, HW, rg, eps, momentum);
+    NL_LAUNCH(bn_apply, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, coef, C, HW, int64_t(N) * C * HW);
+    cuda_release(part);  // stream order: a later kernel that reuses it runs after these
+    return;
+  }
   NL_LAUNCH(bn_train, C, kReduceThreads, 0, y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
 }
 template <>
@@ -89,6 +241,16 @@ void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma,
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
+  if (use_v2()) {
+    const Ranges rg = bn_ranges(N, C);
+    float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 3 * std::size_t(C))));
+    float* coef = part + std::size_t(rg.count) * C * 2;
+    NL_LAUNCH(bn_bwd_partial, dim3(C, rg.count), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, rg.per);
+    NL_LAUNCH(bn_bwd_finish, blocks_for(C), kThreads, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
+    NL_LAUNCH(bn_bwd_dx, blocks_for(int64_t(N) * C * HW), kThreads, 0, dx, dy, x, mean, coef, C, HW, int64_t(N) * C * HW);
+    cuda_release(part);
+    return;
+  }
   NL_LAUNCH(bn_bwd, C, kReduceThreads, 0, dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW);
 }
 

@@ -1,11 +1,30 @@
-// CUDA conv2d, direct (no im2col buffer). Forward: one thread per output value, the block's filter
-// bank staged in shared memory when it fits. Backward-data: one thread per input value (gathers, no
-// atomics). Backward-weight: one block per weight (k, c, r, s), block_sum over (n, i, j); one block
-// per k for the bias. Deterministic. These are the straightforward versions; their speed against
-// cuDNN is issue 3's benchmark to measure. Math: kernels/conv2d.h.
+// CUDA conv2d, direct (no im2col buffer), in two versions (kernels/cuda/versions.h). Math:
+// kernels/conv2d.h. Both are deterministic (no atomics; every sum in a fixed order).
+//
+// Version 1, the plain one. Forward: one thread per output value, the block's filter bank staged in
+// shared memory when it fits. Backward-data: one thread per input value (gathers, no atomics).
+// Backward-weight: one block per weight (k, c, r, s), block_sum over (n, i, j); one block per k for
+// the bias. Every thread decodes its indices with 64-bit divides.
+//
+// Version 2, register-tiled. Forward and backward-data are one kernel, conv_tiled: a block owns a
+// kTileH x kTileW tile of output positions of one image and kKT output channels; each of its
+// threads owns one position and keeps kKT sums in registers. The input channels go kCT at a time:
+// the block copies their (kTileH+R-1) x (kTileW+R-1) input patch (zeros outside the image) and
+// their kKT x kCT x R x R weights to shared memory, then each thread does kKT*kCT*R*R multiply-adds
+// from shared memory, reading each input value once for kKT of them:
+//
+//   acc[kk] += wt(k0+kk, c0+cc, r, q) * patch[cc][ti + r][tj + q]
+//
+// The data gradient is that forward convolution of dy, padded by R-1-pad, with the weights
+// transposed (K <-> C) and turned by 180 degrees (kFlip). Backward-weight splits the batch into
+// S ranges of images: conv_wgrad_partial has one block per (k, c, range) that sums all R*R taps at
+// once (each thread R*R sums; dy and x read once per (k, c) instead of once per tap), and the bias
+// with the c = 0 blocks; conv_wgrad_finish adds the S partials of each weight in range order.
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/cuda/versions.h"
+#include "core/device.h"
 
 namespace normlab::cuda {
 namespace {
@@ -87,20 +106,168 @@ __global__ void conv_bwd_bias(float* db, const float* dy, Conv2dShape s) {
   acc = block_sum(acc);
   if (threadIdx.x == 0) db[k] += acc;
 }
+// ---- version 2 ------------------------------------------------------------------------------
+constexpr int kTileH = 8, kTileW = 16;  // output positions per block: one thread each
+constexpr int kKT = 8;                  // output channels per thread (registers)
+constexpr int kCT = 8;                  // input channels staged in shared memory at a time
+constexpr int kMaxGridZ = 65535;        // images per launch grid (a grid-stride loop beyond)
+
+// One convolution as conv_tiled sees it: Cin channels of Hi x Wi in, Kout channels of Ho x Wo out.
+struct TiledShape {
+  int N, Cin, Hi, Wi, Kout, Ho, Wo, pad;
+};
+
+// The weight for output channel o, input channel i, tap r*R + q. Forward: w is [Kout][Cin][R][R].
+// Flipped (the data gradient): w is the forward's [Cin][Kout][R][R] (its K = our Cin), turned.
+template <int R, bool kFlip>
+__device__ inline float tap_weight(const float* w, int o, int i, int tap, const TiledShape& t) {
+  return kFlip ? w[(i * t.Kout + o) * R * R + (R * R - 1 - tap)] : w[(o * t.Cin + i) * R * R + tap];
+}
+
+template <int R, bool kFlip>
+__global__ void conv_tiled(float* y, const float* x, const float* w, const float* b, TiledShape t) {
+  constexpr int PH = kTileH + R - 1, PW = kTileW + R - 1, RR = R * R;
+  NL_DYNAMIC_SHARED(float, smem);
+  float* patch = smem;                // [kCT][PH][PW]
+  float* wsh = smem + kCT * PH * PW;  // [kKT][kCT][RR]
+  const int tiles_w = (t.Wo + kTileW - 1) / kTileW;
+  const int i0 = int(blockIdx.x) / tiles_w * kTileH, j0 = int(blockIdx.x) % tiles_w * kTileW;
+  const int k0 = int(blockIdx.y) * kKT;
+  const int ti = int(threadIdx.x) / kTileW, tj = int(threadIdx.x) % kTileW;
+  const int nthreads = int(blockDim.x), tid = int(threadIdx.x);
+  for (int n = int(blockIdx.z); n < t.N; n += int(gridDim.z)) {
+    const float* xn = x + int64_t(n) * t.Cin * t.Hi * t.Wi;
+    float acc[kKT];
+    for (int kk = 0; kk < kKT; ++kk) acc[kk] = 0.f;
+    for (int c0 = 0; c0 < t.Cin; c0 += kCT) {
+      __syncthreads();  // every thread is done with the previous channels' patch and weights
+      for (int e = tid; e < kCT * PH * PW; e += nthreads) {
+        const int cc = e / (PH * PW), pi = e / PW % PH, pj = e % PW;
+        const int c = c0 + cc, hi = i0 + pi - t.pad, wi = j0 + pj - t.pad;
+        const bool inside = c < t.Cin && hi >= 0 && hi < t.Hi && wi >= 0 && wi < t.Wi;
+        patch[e] = inside ? xn[(c * t.Hi + hi) * t.Wi + wi] : 0.f;
+      }
+      for (int e = tid; e < kKT * kCT * RR; e += nthreads) {
+        const int kk = e / (kCT * RR), cc = e / RR % kCT, tap = e % RR;
+        const bool real = k0 + kk < t.Kout && c0 + cc < t.Cin;
+        wsh[e] = real ? tap_weight<R, kFlip>(w, k0 + kk, c0 + cc, tap, t) : 0.f;
+      }
+      __syncthreads();
+      for (int cc = 0; cc < kCT; ++cc)
+        for (int r = 0; r < R; ++r)
+          for (int q = 0; q < R; ++q) {
+            const float v = patch[(cc * PH + ti + r) * PW + tj + q];
+            for (int kk = 0; kk < kKT; ++kk) acc[kk] += wsh[(kk * kCT + cc) * RR + r * R + q] * v;
+          }
+    }
+    const int oi = i0 + ti, oj = j0 + tj;
+    if (oi < t.Ho && oj < t.Wo)
+      for (int kk = 0; kk < kKT && k0 + kk < t.Kout; ++kk) {
+        const int k = k0 + kk;
+        y[((int64_t(n) * t.Kout + k) * t.Ho + oi) * t.Wo + oj] = b ? acc[kk] + b[k] : acc[kk];
+      }
+  }
+}
+
+template <int R, bool kFlip>
+void launch_tiled(float* y, const float* x, const float* w, const float* b, const TiledShape& t) {
+  const int tiles = ((t.Ho + kTileH - 1) / kTileH) * ((t.Wo + kTileW - 1) / kTileW);
+  const dim3 grid(tiles, (t.Kout + kKT - 1) / kKT, t.N < kMaxGridZ ? t.N : kMaxGridZ);
+  const std::size_t shared = sizeof(float) * (kCT * (kTileH + R - 1) * (kTileW + R - 1) + kKT * kCT * R * R);
+  NL_LAUNCH((conv_tiled<R, kFlip>), grid, kTileH * kTileW, shared, y, x, w, b, t);
+}
+
+// Partial weight (and bias) gradients of images [range * per, range * per + per) for one (k, c):
+// part[(range * K + k) * C + c][tap], and partb[range * K + k] from the blocks with c = 0.
+template <int R>
+__global__ void conv_wgrad_partial(float* part, float* partb, const float* dy, const float* x, Conv2dShape s, int per) {
+  constexpr int RR = R * R;
+  const int kc = int(blockIdx.x), k = kc / s.C, c = kc % s.C, range = int(blockIdx.y);
+  const int Ho = s.Ho(), Wo = s.Wo(), P = Ho * Wo;
+  const int n0 = range * per, n1 = n0 + per < s.N ? n0 + per : s.N;
+  float acc[RR], accb = 0.f;
+  for (int tap = 0; tap < RR; ++tap) acc[tap] = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const float* dyn = dy + (int64_t(n) * s.K + k) * P;
+    const float* xn = x + (int64_t(n) * s.C + c) * s.H * s.W;
+    for (int m = int(threadIdx.x); m < P; m += int(blockDim.x)) {
+      const int i = m / Wo, j = m % Wo;
+      const float g = dyn[m];
+      accb += g;
+      for (int r = 0; r < R; ++r)
+        for (int q = 0; q < R; ++q) {
+          const int hi = i + r - s.pad, wi = j + q - s.pad;
+          if (hi >= 0 && hi < s.H && wi >= 0 && wi < s.W) acc[r * R + q] += g * xn[hi * s.W + wi];
+        }
+    }
+  }
+  float* out = part + (int64_t(range) * s.K * s.C + kc) * RR;
+  for (int tap = 0; tap < RR; ++tap) {
+    const float v = block_sum(acc[tap]);
+    if (threadIdx.x == 0) out[tap] = v;
+  }
+  if (c == 0) {
+    const float v = block_sum(accb);
+    if (threadIdx.x == 0) partb[range * s.K + k] = v;
+  }
+}
+
+// dw[e] += sum over ranges of part[range][e] (in range order); db[k] likewise from partb.
+__global__ void conv_wgrad_finish(float* dw, float* db, const float* part, const float* partb, int nw, int K,
+                                  int ranges) {
+  NL_GRID_LOOP(e, int64_t(nw) + (db ? K : 0)) {
+    const bool bias = e >= nw;
+    const int idx = int(bias ? e - nw : e), stride = bias ? K : nw;
+    const float* src = bias ? partb : part;
+    float sum = 0.f;
+    for (int r = 0; r < ranges; ++r) sum += src[int64_t(r) * stride + idx];
+    (bias ? db : dw)[idx] += sum;
+  }
+}
+
+// Images per range: enough ranges that the grid has about kWgradBlocks blocks, at least one image
+// each. Depends on the shape only, so the sums' order (and the bits) do not depend on the GPU.
+constexpr int kWgradBlocks = 1024;
+int images_per_range(const Conv2dShape& s) {
+  const int64_t want = (kWgradBlocks + int64_t(s.K) * s.C - 1) / (int64_t(s.K) * s.C);
+  const int64_t ranges = want < s.N ? want : s.N;
+  return int((s.N + ranges - 1) / ranges);
+}
+
+template <int R>
+void wgrad_v2(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  const int per = images_per_range(s), ranges = (s.N + per - 1) / per, nw = s.K * s.C * R * R;
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(ranges) * nw + std::size_t(ranges) * s.K)));
+  float* partb = part + std::size_t(ranges) * nw;
+  NL_LAUNCH(conv_wgrad_partial<R>, dim3(s.K * s.C, ranges), kThreads, 0, part, partb, dy, x, s, per);
+  NL_LAUNCH(conv_wgrad_finish, blocks_for(nw + s.K), kThreads, 0, dw, db, part, partb, nw, s.K, ranges);
+  cuda_release(part);  // stream order: a later kernel that reuses it runs after these two
+}
+
+bool use_v2() { return kernel_version("conv2d") >= 2; }
 }  // namespace
 
 template <>
 void conv2d_forward<float>(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
+  if (use_v2()) {
+    const TiledShape t{s.N, s.C, s.H, s.W, s.K, s.Ho(), s.Wo(), s.pad};
+    return s.R == 3 ? launch_tiled<3, false>(y, x, w, b, t) : launch_tiled<1, false>(y, x, w, b, t);
+  }
   const int nw = s.K * s.C * s.R * s.R;
   const std::size_t shared = nw <= kMaxSharedWeights ? sizeof(float) * static_cast<std::size_t>(nw) : 0;
   NL_LAUNCH(conv_fwd, blocks_for(int64_t(s.N) * s.K * s.Ho() * s.Wo()), kThreads, shared, y, x, w, b, s);
 }
 template <>
 void conv2d_backward_data<float>(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+  if (use_v2()) {  // dy (K channels, Ho x Wo) padded by R-1-pad, weights transposed and turned
+    const TiledShape t{s.N, s.K, s.Ho(), s.Wo(), s.C, s.H, s.W, s.R - 1 - s.pad};
+    return s.R == 3 ? launch_tiled<3, true>(dx, dy, w, nullptr, t) : launch_tiled<1, true>(dx, dy, w, nullptr, t);
+  }
   NL_LAUNCH(conv_bwd_data, blocks_for(int64_t(s.N) * s.C * s.H * s.W), kThreads, 0, dx, dy, w, s);
 }
 template <>
 void conv2d_backward_weight<float>(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  if (use_v2()) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
   NL_LAUNCH(conv_bwd_weight, s.K * s.C * s.R * s.R, kReduceThreads, 0, dw, dy, x, s);
   if (db) {
     NL_LAUNCH(conv_bwd_bias, s.K, kReduceThreads, 0, db, dy, s);

@@ -1,0 +1,35 @@
+// Numbered versions of the CUDA kernels, as llm.c's dev/cuda keeps them: version 1 of an op is the
+// plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
+// the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
+// its newest version unless set_kernel_version picks another (tests/test_cuda.cpp runs every
+// version; apps/bench_kernels times every version side by side).
+//
+//   op       versions
+//   conv2d   1: one thread per output (forward, data gradient) / one block per weight (weight
+//               gradient), every index computed with 64-bit divides
+//            2: register-tiled: a block stages an input patch of 8 input channels and their weights
+//               in shared memory, each thread keeps 8 output channels' sums in registers; the data
+//               gradient is the same kernel with the weights transposed and turned by 180 degrees;
+//               the weight gradient is split over the batch (one block per (k, c, image range), all
+//               taps at once) and the partial sums are added in a fixed order by a second kernel.
+//   batchnorm 1: one block per channel (8-16 blocks for the model's layers)
+//            2: two-stage reductions over about 1024 blocks (channel x range of samples), combined
+//               per channel in a fixed order; element-wise normalization and dx passes
+#pragma once
+#include <string>
+#include <vector>
+
+namespace normlab::cuda {
+
+struct KernelVersions {
+  std::string op;
+  int count;     // versions 1..count
+  int selected;  // what the op runs now
+};
+
+std::vector<KernelVersions> kernel_versions();
+int kernel_version(const std::string& op);  // throws std::invalid_argument for an unknown op
+// Throws std::invalid_argument naming the op's versions when op or v is not one of them.
+void set_kernel_version(const std::string& op, int v);
+
+}  // namespace normlab::cuda
