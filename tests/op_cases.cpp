@@ -123,7 +123,9 @@ void norm_cases(std::vector<OpCase>& v) {
   // GN: G = 1, 2 and C; HW = 64 makes a (sample, group) segment of 576 values, more than a block's 512 threads
   for (auto [N, C, HW, G, fd] : {std::tuple{2, 4, 6, 1, true}, std::tuple{2, 4, 6, 2, true}, std::tuple{2, 4, 6, 4, true},
                                  std::tuple{3, 18, 35, 1, false}, std::tuple{3, 18, 64, 2, false},
-                                 std::tuple{2, 18, 35, 18, false}})
+                                 std::tuple{2, 18, 35, 18, false},
+                                 // segments of 2,500 values: the CUDA v2 kernels' 3 chunks per segment, the last shorter
+                                 std::tuple{2, 4, 1250, 2, false}})
     v.push_back({str("groupnorm N=%d C=%d HW=%d G=%d", N, C, HW, G), "norm", fd, [=](Device d, DType dt) {
                    Tensor x = randn({N, C, HW, 1}, 9, d, dt, 2.0), g = randn({C}, 10, d, dt), b = randn({C}, 11, d, dt);
                    Tensor y = nans(x.shape(), d, dt), mean = nans({N, G}, d, dt), rstd = nans({N, G}, d, dt);
@@ -142,7 +144,8 @@ void norm_cases(std::vector<OpCase>& v) {
                  }});
   // LN: per-channel and per-element affine; N = 1; 12 x 100 = 1,200 values per sample (> 512)
   for (auto [N, C, H, W, fd] : {std::tuple{3, 2, 3, 3, true}, std::tuple{1, 5, 7, 7, false},
-                                std::tuple{4, 12, 10, 10, false}})
+                                std::tuple{4, 12, 10, 10, false},
+                                std::tuple{1, 5, 23, 23, false}})  // 2,645 values: 3 CUDA v2 chunks, the last shorter
     for (bool pe : {false, true})
       v.push_back({str("layernorm N=%d C=%d %dx%d %s affine", N, C, H, W, pe ? "per-element" : "per-channel"), "norm",
                    fd, [=](Device d, DType dt) {

@@ -158,8 +158,11 @@ TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight, every ve
 }
 TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backward", "[cuda][norm]") {
   check_every_version("batchnorm", "norm", "batchnorm");
-  for (const auto& c : op_group("norm"))
-    if (c.name.rfind("batchnorm", 0) != 0) check_case(c);
+  check_every_version("groupnorm", "norm", "groupnorm");
+  check_every_version("layernorm", "norm", "layernorm");
+  for (const auto& c : op_group("norm"))  // any other norm case: the selected versions
+    if (c.name.rfind("batchnorm", 0) != 0 && c.name.rfind("groupnorm", 0) != 0 && c.name.rfind("layernorm", 0) != 0)
+      check_case(c);
 }
 TEST_CASE("cuda relu, max-pool, global average pool, dropout vs cpu", "[cuda][pointwise]") {
   for (const auto& c : op_group("pointwise")) check_case(c);

@@ -7,7 +7,7 @@
 //      flushing the L2 cache (a write of twice its size) before each, and reports the median;
 //   3. prints a table (µs, GFLOP/s or GB/s, % of DRAM peak, ratio to the reference) and writes CSV.
 // GB/s counts the bytes an ideal kernel must move (each input read once, each output written once);
-// FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass. The convolution and BN rows come once
+// FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass. The convolution and norm rows come once
 // per version of our kernels (kernels/cuda/versions.h: "conv fwd v1", "conv fwd v2", ...), each
 // with the reference timed beside it.
 #include <cuda_runtime_api.h>
@@ -249,13 +249,19 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
     f = [&] { cuda::groupnorm_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, G, 1e-5f); };
     bw = [&] { cuda::groupnorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW, G); };
   }
-  f();
-  bw();
   const std::string name = "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" +
                            std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
-  const std::string op = ln ? "LN" : "GN";
-  b.run(op + " fwd", name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
-  b.run(op + " bwd", name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw, nullptr);
+  const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
+  const int newest = cuda::kernel_version(kernel);
+  for (int v = 1; v <= newest; ++v) {  // every version (kernels/cuda/versions.h)
+    cuda::set_kernel_version(kernel, v);
+    const std::string tag = " v" + std::to_string(v);
+    f();
+    bw();
+    b.run(op + " fwd" + tag, name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
+    b.run(op + " bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw,
+          nullptr);
+  }
 }
 
 void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {

@@ -1,9 +1,14 @@
-// CUDA group norm. One block per (sample, group) — a contiguous run of (C/G)*H*W values — for the
-// statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with layer norm); one block per channel for dgamma/dbeta (kernels/cuda/norm_affine.cuh).
-// No atomics: deterministic. Math: kernels/groupnorm.h.
+// CUDA group norm, in two versions (kernels/cuda/versions.h). Version 1: one block per (sample,
+// group) — a contiguous run of (C/G)*H*W values — for the statistics, y and dx
+// (kernels/cuda/norm_segment.cuh, shared with layer norm). Version 2: the same segments, each
+// reduced by several blocks and combined in a fixed order (kernels/cuda/norm_segment_v2.cuh). Both:
+// one block per channel for dgamma/dbeta (kernels/cuda/norm_affine.cuh). No atomics:
+// deterministic. Math: kernels/groupnorm.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_affine.cuh"
 #include "kernels/cuda/norm_segment.cuh"
+#include "kernels/cuda/norm_segment_v2.cuh"
+#include "kernels/cuda/versions.h"
 #include "kernels/groupnorm.h"
 
 namespace normlab::cuda {
@@ -30,12 +35,20 @@ __global__ void gn_bwd_dx(float* dx, const float* dy, const float* mean, const f
 template <>
 void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                               const float* beta, int N, int C, int HW, int G, float eps) {
+  if (kernel_version("groupnorm") >= 2) {
+    const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
+    return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
+  }
   NL_LAUNCH(gn_fwd, N * G, kReduceThreads, 0, y, mean, rstd, x, gamma, beta, C, HW, G, eps);
 }
 template <>
 void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
-  NL_LAUNCH(gn_bwd_dx, N * G, kReduceThreads, 0, dx, dy, mean, rstd, x, gamma, C, HW, G);
+  if (kernel_version("groupnorm") >= 2)
+    segments_backward_dx_v2(dx, dy, mean, rstd, x, gamma,
+                            make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false));
+  else
+    NL_LAUNCH(gn_bwd_dx, N * G, kReduceThreads, 0, dx, dy, mean, rstd, x, gamma, C, HW, G);
   NL_LAUNCH(channel_affine_grads, C, kReduceThreads, 0, dgamma, dbeta, dy, mean, rstd, x, N, C, HW, G);
 }
 

@@ -1,5 +1,7 @@
-// CUDA layer norm. One block per sample for the statistics, y and dx (kernels/cuda/norm_segment.cuh,
-// shared with group norm); dgamma/dbeta by one block per channel (per-channel affine: group norm's
+// CUDA layer norm, in two versions (kernels/cuda/versions.h). Version 1: one block per sample for
+// the statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with group norm). Version 2: each
+// sample reduced by several blocks, combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
+// Both: dgamma/dbeta by one block per channel (per-channel affine: group norm's
 // kernel with G = 1, kernels/cuda/norm_affine.cuh) or one thread per element summing over the
 // samples (per-element affine). No atomics: deterministic.
 // Math: kernels/layernorm.h.
@@ -7,6 +9,8 @@
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/norm_affine.cuh"
 #include "kernels/cuda/norm_segment.cuh"
+#include "kernels/cuda/norm_segment_v2.cuh"
+#include "kernels/cuda/versions.h"
 #include "kernels/layernorm.h"
 
 namespace normlab::cuda {
@@ -49,6 +53,9 @@ __global__ void ln_bwd_element(float* dgamma, float* dbeta, const float* dy, con
 template <>
 void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                               const float* beta, int N, int C, int HW, bool per_element, float eps) {
+  if (kernel_version("layernorm") >= 2)  // a sample is the segment; G = 1 group of C channels
+    return segments_forward_v2(y, mean, rstd, x, gamma, beta, make_segments(N, int64_t(C) * HW, HW, 1, C, per_element),
+                               eps);
   NL_LAUNCH(ln_fwd, N, kReduceThreads, 0, y, mean, rstd, x, gamma, beta, int64_t(C) * HW, HW, per_element, eps);
 }
 template <>
@@ -56,7 +63,10 @@ void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const flo
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
   const int64_t M = int64_t(C) * HW;
-  NL_LAUNCH(ln_bwd_dx, N, kReduceThreads, 0, dx, dy, mean, rstd, x, gamma, M, HW, per_element);
+  if (kernel_version("layernorm") >= 2)
+    segments_backward_dx_v2(dx, dy, mean, rstd, x, gamma, make_segments(N, M, HW, 1, C, per_element));
+  else
+    NL_LAUNCH(ln_bwd_dx, N, kReduceThreads, 0, dx, dy, mean, rstd, x, gamma, M, HW, per_element);
   if (per_element)
     NL_LAUNCH(ln_bwd_element, blocks_for(M), kThreads, 0, dgamma, dbeta, dy, mean, rstd, x, N, M);
   else

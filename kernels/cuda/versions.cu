@@ -1,12 +1,13 @@
 // The selected version of each CUDA op (kernels/cuda/versions.h). Host code only.
-#include "kernels/cuda/versions.h"
-
 #include <stdexcept>
+
+#include "kernels/cuda/versions.h"
 
 namespace normlab::cuda {
 namespace {
 std::vector<KernelVersions>& table() {
-  static std::vector<KernelVersions> t = {{"conv2d", 2, 2}, {"batchnorm", 2, 2}};
+  static std::vector<KernelVersions> t = {
+      {"conv2d", 2, 2}, {"batchnorm", 2, 2}, {"groupnorm", 2, 2}, {"layernorm", 2, 2}};
   return t;
 }
 KernelVersions& find(const std::string& op) {

@@ -15,6 +15,11 @@
 //   batchnorm 1: one block per channel (8-16 blocks for the model's layers)
 //            2: two-stage reductions over about 1024 blocks (channel x range of samples), combined
 //               per channel in a fixed order; element-wise normalization and dx passes
+//   groupnorm, layernorm
+//            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
+//            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
+//               fixed order; element-wise normalization and dx passes (norm_segment_v2.cuh). The
+//               affine gradients are version 1's in both.
 #pragma once
 #include <string>
 #include <vector>
