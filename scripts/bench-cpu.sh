@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU speed, side by side, in one command: mnist_norm and PyTorch (Debian's python3-torch) training
-# the same 9,752-parameter model on the same data with the same batch (128), augmentation (±7°
+# the same 9,752-parameter model (the first study's, --arch 8,16,t8,m,16,16,16,16p without dropout,
+# as scripts/bench_torch.py builds it) on the same data with the same batch (128), augmentation (±7°
 # rotation) and thread count, ALTERNATING (mnist_norm, PyTorch, mnist_norm, PyTorch, ...), PAIRS pairs
 # per norm. Both figures time the same thing: one epoch's training pass — shuffle, batch gathering,
 # rotation, forward, backward, SGD step, loss/accuracy sums — and not the test evaluation
@@ -37,7 +38,7 @@ for n in $NORMS; do
   [ "$n" = bn ] && l1="--l1 1e-5"
   for i in $(seq "$PAIRS"); do
     /usr/bin/time -f %M -o "$tmp/rss_a" build/mnist_norm --norm "$n" $l1 --epochs 1 --test-limit 1000 \
-      --threads "$THREADS" --data "$MNIST_DIR" --out "$tmp/run" --overwrite >/dev/null
+      --arch 8,16,t8,m,16,16,16,16p --dropout 0 --threads "$THREADS" --data "$MNIST_DIR" --out "$tmp/run" --overwrite >/dev/null
     a=$(tail -1 "$tmp/run/metrics.csv" | cut -d, -f6)
     /usr/bin/time -f %M -o "$tmp/rss_b" /usr/bin/python3 scripts/bench_torch.py "$MNIST_DIR" --norm "$n" $l1 \
       --threads "$THREADS" --epochs 1 --rotate 7 >"$tmp/torch.log"

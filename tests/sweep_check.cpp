@@ -59,8 +59,8 @@ int main() {
   const auto runs = rows(csv), sums = rows(summary);
   check(runs.size() == 4, "sweep.csv: one row per batch and norm (4)");
   check(sums.size() == 4, "sweep_summary.csv: one row per batch and norm (4)");
-  check(runs.size() == 4 && runs[0].starts_with("4,0.003125,bn,1,ok,1,") && runs[2].starts_with("16,0.0125,bn,1,ok,1,"),
-        "batches in ascending order, lr = 0.1 * B / 128 (0.003125 at 4, 0.0125 at 16)");
+  check(runs.size() == 4 && runs[0].starts_with("4,0.0046875,bn,1,ok,1,") && runs[2].starts_with("16,0.01875,bn,1,ok,1,"),
+        "batches in ascending order, lr = 0.15 * B / 128 (0.0046875 at 4, 0.01875 at 16)");
   check(sums.size() == 4 && sums[0].starts_with("4,bn,BN + L1,1,0,") && sums[1].starts_with("4,gn,GN,1,0,"),
         "the summary names BN + L1 (L1 goes to BN only) and GN");
   const auto conf = nlohmann::json::parse(slurp(out / "b4" / "gn-s1" / "config.json"));

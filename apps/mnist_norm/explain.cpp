@@ -89,7 +89,7 @@ int run_explain(const ExplainConfig& cfg) {
   NetConfig nc;
   if (!cfg.checkpoint.empty()) {  // the run's own architecture, from the config.json beside its model.ckpt
     const fs::path conf = fs::path(cfg.checkpoint).parent_path() / "config.json";
-    if (fs::exists(conf)) nc.arch = nlohmann::json::parse(read_file(conf.string())).value("arch", nc.arch);
+    if (fs::exists(conf)) nc.arch = nlohmann::json::parse(read_file(conf.string())).value("arch", std::string(kFirstStudyArch));
   }
   auto net = build_mnist_net(nc, rng);
   if (!cfg.checkpoint.empty()) load_checkpoint(cfg.checkpoint, net->state_dict());

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--arch", cfg.arch, "the network body: 3x3 blocks N (Np: padded), 1x1 transitions tN, max pools m; "
                  "see layers/mnist_net.h")->capture_default_str();
   app.add_option("--groups", cfg.groups,
-                 "GN group count (must divide every normalised layer's channels; with the default --arch: 1, 2, 4 or 8)")
+                 "GN group count (must divide every normalised layer's channels; with the default --arch: 1, 2 or 4)")
       ->capture_default_str();
   app.add_flag("--ln-per-element", cfg.ln_per_element,
                "LN affine per element [C,H,W] instead of per channel (far more parameters)");

@@ -69,7 +69,7 @@ TrainConfig load_command(const std::string& dir) {
     TrainConfig c;
     c.norms.clear();
     for (const auto& n : j.at("norms")) c.norms.push_back(*parse_norm(n.get<std::string>()));
-    c.arch = j.value("arch", std::string(kDefaultArch));  // command.json files from before --arch
+    c.arch = j.value("arch", std::string(kFirstStudyArch));  // command.json files from before --arch
     c.groups = j.at("groups");
     c.ln_per_element = j.at("ln_per_element");
     c.l1 = j.at("l1");
