@@ -137,19 +137,14 @@ int main(int argc, char** argv) {
 }
 
 // Runs the cases of `group` whose name starts with `prefix` under every version of CUDA op `op`
-// (kernels/cuda/versions.h), then selects the newest again.
+// (kernels/cuda/versions.h), then selects the one selected before again.
 static void check_every_version(const std::string& op, const std::string& group, const std::string& prefix) {
-  int count = 0;
-  for (const auto& k : cuda::kernel_versions())
-    if (k.op == op) count = k.count;
-  REQUIRE(count >= 1);
-  for (int v = 1; v <= count; ++v) {
+  REQUIRE(cuda::kernel_version_count(op) >= 1);
+  cuda::for_each_version(op, [&](int v) {
     std::printf("-- %s version %d\n", op.c_str(), v);
-    cuda::set_kernel_version(op, v);
     for (const auto& c : op_group(group))
       if (c.name.rfind(prefix, 0) == 0) check_case(c);
-  }
-  cuda::set_kernel_version(op, count);
+  });
 }
 
 TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight, every version", "[cuda][conv]") {

@@ -162,9 +162,7 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
   c.forward(F(yr), C(x), C(w), nullptr);
   c.backward_data(F(dxr), C(dy), C(w));
   c.backward_weight(F(dwr), nullptr, C(dy), C(x));
-  const int newest = cuda::kernel_version("conv2d");
-  for (int v = 1; v <= newest; ++v) {
-    cuda::set_kernel_version("conv2d", v);
+  cuda::for_each_version("conv2d", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
     const std::string tag = " v" + std::to_string(v);
     cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
     b.run(
@@ -189,7 +187,7 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
           [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
           [&] { ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K); });
     }
-  }
+  });
 }
 
 void bench_bn(Bench& b, int N, int Ch, int H, int W) {
@@ -214,15 +212,13 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
   auto ref_b = [&] { c.backward(F(dxr), F(dgr), F(dbr), C(dy), C(mr), C(rr), C(x), C(g), 1e-5); };
   ref_f();
   ref_b();
-  const int newest = cuda::kernel_version("batchnorm");
-  for (int v = 1; v <= newest; ++v) {  // every version (kernels/cuda/versions.h) beside cuDNN
-    cuda::set_kernel_version("batchnorm", v);
+  cuda::for_each_version("batchnorm", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
     const std::string tag = " v" + std::to_string(v);
     ours_f();
     b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
     ours_b();
     b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
-  }
+  });
 }
 
 // GN and LN: cuDNN 9's legacy API has no group or layer norm, so ours is validated against the CPU
@@ -252,16 +248,14 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
   const std::string name = "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" +
                            std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
   const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
-  const int newest = cuda::kernel_version(kernel);
-  for (int v = 1; v <= newest; ++v) {  // every version (kernels/cuda/versions.h)
-    cuda::set_kernel_version(kernel, v);
+  cuda::for_each_version(kernel, [&](int v) {  // every version (kernels/cuda/versions.h)
     const std::string tag = " v" + std::to_string(v);
     f();
     bw();
     b.run(op + " fwd" + tag, name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
     b.run(op + " bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw,
           nullptr);
-  }
+  });
 }
 
 void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {

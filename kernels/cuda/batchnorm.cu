@@ -94,15 +94,8 @@ __global__ void bn_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, 
 // ---- version 2 ------------------------------------------------------------------------------
 constexpr int kBnBlocks = 1024;  // blocks per reduction (about; at most one range per sample)
 
-struct Ranges {
-  int per, count;  // samples per range, ranges per channel
-};
-Ranges bn_ranges(int N, int C) {
-  const int want = (kBnBlocks + C - 1) / C;
-  const int count = want < N ? want : N;
-  const int per = (N + count - 1) / count;
-  return {per, (N + per - 1) / per};
-}
+// Each channel's N samples in ranges: per = samples per range, count = ranges per channel.
+Split bn_ranges(int N, int C) { return split_ranges(N, C, kBnBlocks, N); }
 
 // part[(r * C + c) * 2 + {0, 1}] = mu_b, M2_b of channel c over samples [r*per, r*per + per).
 __global__ void bn_stats_partial(float* part, const float* x, int N, int C, int HW, int per) {
@@ -130,23 +123,12 @@ __global__ void bn_stats_partial(float* part, const float* x, int N, int C, int 
 
 // One thread per channel; coef[c] = a, coef[C + c] = b.
 __global__ void bn_stats_finish(float* mean, float* rstd, float* rmean, float* rvar, float* coef, const float* part,
-                                const float* gamma, const float* beta, int N, int C, int HW, Ranges rg, float eps,
+                                const float* gamma, const float* beta, int N, int C, int HW, Split rg, float eps,
                                 float momentum) {
   NL_GRID_LOOP(c, C) {
     const float M = float(N) * float(HW);
-    float mu = 0.f;
-    for (int r = 0; r < rg.count; ++r) {
-      const int nr = (r + 1) * rg.per < N ? rg.per : N - r * rg.per;
-      mu += float(nr * HW) * part[(r * C + c) * 2];
-    }
-    mu /= M;
-    float m2 = 0.f;
-    for (int r = 0; r < rg.count; ++r) {
-      const int nr = (r + 1) * rg.per < N ? rg.per : N - r * rg.per;
-      const float d = part[(r * C + c) * 2] - mu;
-      m2 += part[(r * C + c) * 2 + 1] + float(nr * HW) * d * d;
-    }
-    const float var = m2 / M, rs = rsqrtf(var + eps);
+    const MeanM2 st = combine_mean_m2(part + 2 * c, 2 * int64_t(C), rg, N, HW);
+    const float mu = st.mean, m2 = st.m2, var = m2 / M, rs = rsqrtf(var + eps);
     mean[c] = mu;
     rstd[c] = rs;
     const float unbiased = M > 1 ? m2 / (M - 1) : var;
@@ -188,7 +170,7 @@ __global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, 
 // One thread per channel: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
 // coef[c] = gamma rstd, coef[C + c] = -gamma rstd^2 sum(dy xhat) / M, coef[2C + c] = -gamma rstd sum(dy) / M.
 __global__ void bn_bwd_finish(float* dgamma, float* dbeta, float* coef, const float* part, const float* rstd,
-                              const float* gamma, int N, int C, int HW, Ranges rg) {
+                              const float* gamma, int N, int C, int HW, Split rg) {
   NL_GRID_LOOP(c, C) {
     float sdy = 0.f, sdyx = 0.f;
     for (int r = 0; r < rg.count; ++r) {
@@ -220,10 +202,10 @@ void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* r
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
   if (use_v2()) {
-    const Ranges rg = bn_ranges(N, C);
+    const Split rg = bn_ranges(N, C);
     float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 2 * std::size_t(C))));
     float* coef = part + std::size_t(rg.count) * C * 2;
-    NL_LAUNCH(bn_stats_partial, dim3(C, rg.count), kThreads, 0, part, x, N, C, HW, rg.per);
+    NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
     NL_LAUNCH(bn_stats_finish, blocks_for(C), kThreads, 0, mean, rstd, running_mean, running_var, coef, part, gamma, beta,
               N, C, HW, rg, eps, momentum);
     NL_LAUNCH(bn_apply, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, coef, C, HW, int64_t(N) * C * HW);
@@ -242,10 +224,10 @@ template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
   if (use_v2()) {
-    const Ranges rg = bn_ranges(N, C);
+    const Split rg = bn_ranges(N, C);
     float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 3 * std::size_t(C))));
     float* coef = part + std::size_t(rg.count) * C * 2;
-    NL_LAUNCH(bn_bwd_partial, dim3(C, rg.count), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, rg.per);
+    NL_LAUNCH(bn_bwd_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, int(rg.per));
     NL_LAUNCH(bn_bwd_finish, blocks_for(C), kThreads, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
     NL_LAUNCH(bn_bwd_dx, blocks_for(int64_t(N) * C * HW), kThreads, 0, dx, dy, x, mean, coef, C, HW, int64_t(N) * C * HW);
     cuda_release(part);

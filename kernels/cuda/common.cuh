@@ -51,6 +51,41 @@ inline int blocks_for(int64_t n, int threads = kThreads) {
   return static_cast<int>(b < 65535 * 16 ? (b > 0 ? b : 1) : 65535 * 16);
 }
 
+// A reduction over n items cut into ranges for a two-stage reduction (one block per range writes a
+// partial, a second kernel combines the partials in range order): about `blocks` blocks in all when
+// `others` such reductions run side by side, never more than `most` ranges. It depends on the sizes
+// only, so the order of the sums, and the bits, do not depend on the GPU.
+struct Split {
+  int64_t per;    // items per range
+  int64_t count;  // ranges; the last one may hold fewer than per items
+  __host__ __device__ int64_t size(int64_t r, int64_t n) const { return (r + 1) * per < n ? per : n - r * per; }
+};
+
+inline Split split_ranges(int64_t n, int64_t others, int64_t blocks, int64_t most) {
+  const int64_t want = (blocks + others - 1) / others;
+  const int64_t count = want < most ? want : most;
+  const int64_t per = (n + count - 1) / count;
+  return {per, (n + per - 1) / per};
+}
+
+// Chan et al.'s combine of per-range partials (mean mu_r, M2_r = sum (x - mu_r)^2) into the whole's
+// mean = sum m_r mu_r / M and M2 = sum M2_r + m_r (mu_r - mean)^2, in range order. Range r of the n
+// items of `sp` holds m_r = sp.size(r, n) * unit values; its pair is part[r * stride], part[r * stride + 1].
+struct MeanM2 {
+  float mean, m2;
+};
+__device__ inline MeanM2 combine_mean_m2(const float* part, int64_t stride, const Split& sp, int64_t n, int64_t unit) {
+  float mu = 0.f;
+  for (int64_t r = 0; r < sp.count; ++r) mu += float(sp.size(r, n) * unit) * part[r * stride];
+  mu /= float(n) * float(unit);
+  float m2 = 0.f;
+  for (int64_t r = 0; r < sp.count; ++r) {
+    const float d = part[r * stride] - mu;
+    m2 += part[r * stride + 1] + float(sp.size(r, n) * unit) * d * d;
+  }
+  return {mu, m2};
+}
+
 template <typename T>
 __device__ inline T warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -228,11 +228,7 @@ __global__ void conv_wgrad_finish(float* dw, float* db, const float* part, const
 // Images per range: enough ranges that the grid has about kWgradBlocks blocks, at least one image
 // each. Depends on the shape only, so the sums' order (and the bits) do not depend on the GPU.
 constexpr int kWgradBlocks = 1024;
-int images_per_range(const Conv2dShape& s) {
-  const int64_t want = (kWgradBlocks + int64_t(s.K) * s.C - 1) / (int64_t(s.K) * s.C);
-  const int64_t ranges = want < s.N ? want : s.N;
-  return int((s.N + ranges - 1) / ranges);
-}
+int images_per_range(const Conv2dShape& s) { return int(split_ranges(s.N, int64_t(s.K) * s.C, kWgradBlocks, s.N).per); }
 
 template <int R>
 void wgrad_v2(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {

@@ -34,11 +34,9 @@ struct Segments {
 
 Segments make_segments(int nseg, int64_t M, int HW, int G, int Cg, bool per_element) {
   Segments s{nseg, M, HW, G, Cg, per_element, M, 1};
-  const int64_t want = (kSegBlocks + nseg - 1) / nseg;
-  const int64_t most = (M + kMinChunk - 1) / kMinChunk;
-  const int64_t R = want < most ? want : most;
-  s.chunk = (M + R - 1) / R;
-  s.R = int((M + s.chunk - 1) / s.chunk);
+  const Split sp = split_ranges(M, nseg, kSegBlocks, (M + kMinChunk - 1) / kMinChunk);
+  s.chunk = sp.per;
+  s.R = int(sp.count);
   return s;
 }
 
@@ -68,21 +66,9 @@ __global__ void seg_stats_partial(float* part, const float* x, Segments s) {
 
 __global__ void seg_stats_finish(float* mean, float* rstd, const float* part, Segments s, float eps) {
   NL_GRID_LOOP(seg, s.nseg) {
-    const float* ps = part + seg * s.R * 2;
-    float mu = 0.f;
-    for (int r = 0; r < s.R; ++r) {
-      const int64_t n = (r + 1) * s.chunk < s.M ? s.chunk : s.M - r * s.chunk;
-      mu += float(n) * ps[2 * r];
-    }
-    mu /= float(s.M);
-    float m2 = 0.f;
-    for (int r = 0; r < s.R; ++r) {
-      const int64_t n = (r + 1) * s.chunk < s.M ? s.chunk : s.M - r * s.chunk;
-      const float d = ps[2 * r] - mu;
-      m2 += ps[2 * r + 1] + float(n) * d * d;
-    }
-    mean[seg] = mu;
-    rstd[seg] = rsqrtf(m2 / float(s.M) + eps);
+    const MeanM2 st = combine_mean_m2(part + int64_t(seg) * s.R * 2, 2, Split{s.chunk, s.R}, s.M, 1);
+    mean[seg] = st.mean;
+    rstd[seg] = rsqrtf(st.m2 / float(s.M) + eps);
   }
 }
 

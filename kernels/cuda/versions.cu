@@ -23,6 +23,8 @@ std::vector<KernelVersions> kernel_versions() { return table(); }
 
 int kernel_version(const std::string& op) { return find(op).selected; }
 
+int kernel_version_count(const std::string& op) { return find(op).count; }
+
 void set_kernel_version(const std::string& op, int v) {
   KernelVersions& k = find(op);
   if (v < 1 || v > k.count)

@@ -33,8 +33,24 @@ struct KernelVersions {
 };
 
 std::vector<KernelVersions> kernel_versions();
-int kernel_version(const std::string& op);  // throws std::invalid_argument for an unknown op
+int kernel_version(const std::string& op);        // the selected one; throws std::invalid_argument for an unknown op
+int kernel_version_count(const std::string& op);  // its versions are 1..count; throws likewise
 // Throws std::invalid_argument naming the op's versions when op or v is not one of them.
 void set_kernel_version(const std::string& op, int v);
+
+// Runs fn(v) with each version v = 1..count of op selected in turn, then selects again the version
+// that was selected before (also when fn throws): the tests and the benchmark loop over versions so.
+template <class F>
+void for_each_version(const std::string& op, F&& fn) {
+  struct Restore {
+    std::string op;
+    int v;
+    ~Restore() { set_kernel_version(op, v); }
+  } restore{op, kernel_version(op)};
+  for (int v = 1, n = kernel_version_count(op); v <= n; ++v) {
+    set_kernel_version(op, v);
+    fn(v);
+  }
+}
 
 }  // namespace normlab::cuda
