@@ -4,10 +4,8 @@
 Reads RUN_DIR/model.ckpt (format: core/checkpoint.h) and RUN_DIR/config.json; prints, over all
 4-d parameters (the convolution weights): count, mean |w|, and the share with |w| < 1e-3 and < 1e-2.
 """
-import json, struct, sys
+import array, json, math, struct, sys
 from pathlib import Path
-
-import numpy as np
 
 
 def read_ckpt(path):
@@ -20,9 +18,13 @@ def read_ckpt(path):
         name = b[off:off + n].decode(); off += n
         dtype, nd = struct.unpack_from("<II", b, off); off += 8
         dims = struct.unpack_from(f"<{nd}q", b, off); off += 8 * nd
-        np_dtype = {0: np.float32, 1: np.float64, 2: np.int32}[dtype]
-        size = int(np.prod(dims)) * np.dtype(np_dtype).itemsize
-        out[name] = np.frombuffer(b, np_dtype, count=int(np.prod(dims)), offset=off).reshape(dims); off += size
+        code, width = {0: ("f", 4), 1: ("d", 8), 2: ("i", 4)}[dtype]
+        count_ = math.prod(dims)
+        values = array.array(code)
+        values.frombytes(b[off:off + count_ * width]); off += count_ * width
+        if sys.byteorder != "little":
+            values.byteswap()
+        out[name] = (dims, values)
     return out
 
 
@@ -30,8 +32,9 @@ print("| run | norm | L1 λ | conv weights | mean \\|w\\| | \\|w\\| < 1e-3 | \\|
 print("| --- | --- | --- | --- | --- | --- | --- |")
 for d in sys.argv[1:]:
     cfg = json.loads((Path(d) / "config.json").read_text())
-    w = np.concatenate([t.ravel() for k, t in read_ckpt(Path(d) / "model.ckpt").items()
-                        if k.startswith("param.") and t.ndim == 4])
-    a = np.abs(w)
-    print(f"| {Path(d).name} | {cfg['norm']} | {cfg['l1']:g} | {w.size:,} | {a.mean():.4f} | "
-          f"{100 * (a < 1e-3).mean():.2f}% | {100 * (a < 1e-2).mean():.2f}% |")
+    w = [v for k, (dims, t) in read_ckpt(Path(d) / "model.ckpt").items()
+         if k.startswith("param.") and len(dims) == 4 for v in t]
+    a = [abs(v) for v in w]
+    share = lambda t: 100 * sum(x < t for x in a) / len(a)
+    print(f"| {Path(d).name} | {cfg['norm']} | {cfg['l1']:g} | {len(w):,} | {sum(a) / len(a):.4f} | "
+          f"{share(1e-3):.2f}% | {share(1e-2):.2f}% |")
