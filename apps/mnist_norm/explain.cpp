@@ -87,9 +87,14 @@ int run_explain(const ExplainConfig& cfg) {
   MnistSplit test = load_mnist(resolve_data_dir(cfg.data), false, 2);
   Rng rng(cfg.seed);
   NetConfig nc;
-  if (!cfg.checkpoint.empty()) {  // the run's own architecture, from the config.json beside its model.ckpt
+  if (!cfg.checkpoint.empty()) {  // the run's own network, from the config.json beside its model.ckpt:
+    // its arch and whether it has Dropout layers (they shift the checkpoint's layer indices)
     const fs::path conf = fs::path(cfg.checkpoint).parent_path() / "config.json";
-    if (fs::exists(conf)) nc.arch = nlohmann::json::parse(read_file(conf.string())).value("arch", std::string(kFirstStudyArch));
+    if (fs::exists(conf)) {
+      const nlohmann::json j = nlohmann::json::parse(read_file(conf.string()));
+      nc.arch = j.value("arch", std::string(kFirstStudyArch));
+      nc.dropout = j.value("dropout", 0.0);
+    }
   }
   auto net = build_mnist_net(nc, rng);
   if (!cfg.checkpoint.empty()) load_checkpoint(cfg.checkpoint, net->state_dict());
