@@ -149,8 +149,8 @@ void curves(const std::string& dir, const std::vector<Series>& ss, const std::st
       };
       if (percent) {  // reversed: the best accuracy (smallest error) at the top
         gp << "set yrange [" << top << ":" << bottom << "]\n";
-        tics({0, 50, 80, 90, 95, 97, 98, 98.5, 99, 99.2, 99.4, 99.5, 99.6, 99.7, 99.8, 99.9}, true);
-        if (0.6 <= top && 0.6 >= bottom)
+        tics({0, 30, 50, 80, 90, 95, 97, 98, 98.5, 99, 99.2, 99.4, 99.5, 99.6, 99.7, 99.8, 99.9}, true);
+        if (col == "test_acc" && 0.6 <= top && 0.6 >= bottom)  // the study's target is on the test set
           gp << "set arrow 2 from graph 0, first 0.6 to graph 1, first 0.6 nohead dt 2 lw 1.5 lc rgb '#777777'\n"
              << "set label 3 '99.4% target' at graph 0.01, first 0.6 offset 0,-0.8 font 'Sans,10' tc rgb '#555555'\n";
       } else {
