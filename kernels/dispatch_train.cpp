@@ -64,11 +64,13 @@ void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2) {
   NL_KERNEL(penalty_backward, "penalty_backward", w, (&dw), dw.data<T>(), w.data<T>(), w.numel(), T(l1), T(l2));
 }
 
-void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, double lr, double momentum, bool nesterov) {
+void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, int64_t n_decay, double l1, double l2, double lr, double momentum,
+              bool nesterov) {
   check_shape("sgd_step", "v", v, w.shape());
   check_shape("sgd_step", "dw", dw, w.shape());
-  NL_KERNEL(sgd_step, "sgd_step", w, (&v, &dw), w.data<T>(), v.data<T>(), dw.data<T>(), w.numel(), T(lr), T(momentum),
-            nesterov);
+  NL_CHECK(n_decay >= 0 && n_decay <= w.numel(), "sgd_step: n_decay ", n_decay, " outside [0, ", w.numel(), "]");
+  NL_KERNEL(sgd_step, "sgd_step", w, (&v, &dw), w.data<T>(), v.data<T>(), dw.data<T>(), w.numel(), n_decay, T(l1),
+            T(l2), T(lr), T(momentum), nesterov);
 }
 
 void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill) {

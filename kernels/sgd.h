@@ -1,10 +1,15 @@
-// sgd: one step of stochastic gradient descent with momentum (PyTorch's formulation).
-//   v = momentum * v + dw
-//   step = nesterov ? dw + momentum * v : v
+// sgd: one step of stochastic gradient descent with momentum (PyTorch's formulation), with the
+// gradient of the L1/L2 penalty (kernels/penalty.h) fused in for the first n_decay elements:
+//   g_i = dw_i + (l1 * sign(w_i) + l2 * w_i)   for i < n_decay   (sign(0) = 0)
+//   g_i = dw_i                                 otherwise
+//   v = momentum * v + g
+//   step = nesterov ? g + momentum * v : v
 //   w -= lr * step
-// Weight decay and L1 are not here: they are added to dw by the penalty op first.
-// Shapes: w, v, dw [n]. Preconditions: lr >= 0, 0 <= momentum < 1; v starts at zero.
-// Outputs: w and v UPDATED in place.
+// The optimizer (layers/optim.h) keeps every parameter, its gradient and its velocity in one flat
+// buffer each, the penalised ones (the convolution weights) first, so that one launch of this op
+// updates the whole model (and one zeroing clears every gradient).
+// Shapes: w, v, dw [n]; 0 <= n_decay <= n. Preconditions: lr >= 0, 0 <= momentum < 1; v starts at zero.
+// Outputs: w and v UPDATED in place; dw is read only.
 #pragma once
 #include <cstdint>
 
@@ -15,12 +20,14 @@
 // clang-format off
 NL_BACKENDS(
 template <typename T>
-void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov);
+void sgd_step(T* w, T* v, const T* dw, int64_t n, int64_t n_decay, T l1, T l2, T lr, T momentum, bool nesterov);
 )
 // clang-format on
 
 // Tensor level, what layers call: the dispatcher (kernels/dispatch*.cpp) checks shapes, dtypes and
 // devices, then runs the kernel above of the tensors' device (CUDA: asynchronously).
 namespace normlab::ops {
-void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, double lr, double momentum, bool nesterov);
+// w, v, dw: the same shape; the penalty applies to w's first n_decay elements (in memory order).
+void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, int64_t n_decay, double l1, double l2, double lr, double momentum,
+              bool nesterov);
 }  // namespace normlab::ops

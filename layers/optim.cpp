@@ -6,20 +6,42 @@
 namespace normlab {
 
 Sgd::Sgd(std::vector<Var> params, const SgdConfig& cfg) : params_(std::move(params)), cfg_(cfg) {
-  for (auto& p : params_) velocity_.push_back(Tensor::zeros_like(p->value));
+  NL_CHECK(!params_.empty(), "Sgd: no parameters");
+  const Tensor& first = params_.front()->value;
+  // Slots: the penalised parameters first (in their order), then the others.
+  std::vector<int64_t> offset(params_.size());
+  int64_t total = 0;
+  for (bool decay : {true, false})
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      if (params_[i]->decay == decay) {
+        const Tensor& v = params_[i]->value;
+        NL_CHECK(v.dtype() == first.dtype() && v.device() == first.device(), "Sgd: parameter ", params_[i]->name,
+                 " is ", v.describe(), ", the first is ", first.describe(), "; one optimizer takes one dtype and device");
+        offset[i] = total;
+        total += v.numel();
+        if (decay) n_decay_ = total;
+      }
+  flat_value_ = Tensor::empty({total}, first.dtype(), first.device());
+  flat_grad_ = Tensor::zeros({total}, first.dtype(), first.device());
+  flat_velocity_ = Tensor::zeros({total}, first.dtype(), first.device());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    VarNode& p = *params_[i];
+    const Shape shape = p.value.shape();
+    const int64_t n = p.value.numel();
+    Tensor value = flat_value_.rows(offset[i], n).reshape(shape);
+    value.copy_from(p.value);
+    p.value = value;
+    p.grad = flat_grad_.rows(offset[i], n).reshape(shape);
+    velocity_.push_back(flat_velocity_.rows(offset[i], n).reshape(shape));
+  }
 }
 
-void Sgd::zero_grad() {
-  for (auto& p : params_) p->grad.zero_();
-}
+void Sgd::zero_grad() { flat_grad_.zero_(); }
 
 void Sgd::step(double lr) {
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    auto& p = params_[i];
-    if (p->decay && (cfg_.l1 != 0 || cfg_.weight_decay != 0))
-      ops::penalty_backward(p->grad, p->value, cfg_.l1, cfg_.weight_decay);
-    ops::sgd_step(p->value, velocity_[i], p->grad, lr, cfg_.momentum, cfg_.nesterov);
-  }
+  const bool penalised = cfg_.l1 != 0 || cfg_.weight_decay != 0;
+  ops::sgd_step(flat_value_, flat_velocity_, flat_grad_, penalised ? n_decay_ : 0, cfg_.l1, cfg_.weight_decay, lr,
+                cfg_.momentum, cfg_.nesterov);
 }
 
 Tensor Sgd::penalty() const {

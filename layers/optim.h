@@ -1,8 +1,12 @@
 // SGD with momentum (optionally Nesterov), L2 weight decay and L1, over a set of parameters.
 //
-// Per step: for each parameter with decay = true (convolution weights), the penalty op adds
-// l1 * sign(w) + weight_decay * w to its gradient (kernels/penalty.h); then kernels/sgd.h updates
-// w and its velocity. penalty() gives the terms l1 * sum|w| + weight_decay/2 * sum w^2, one per
+// The optimizer takes the parameters into three flat buffers — values, gradients, velocities —
+// with the penalised ones (decay = true: the convolution weights) first; each parameter's value and
+// grad become views of its slot (Tensor::rows), so layers, checkpoints and the tape see no change.
+// zero_grad() is then one zeroing and step() one launch of kernels/sgd.h over the whole model, which
+// adds l1 * sign(w) + weight_decay * w to the gradient of the first n_decay elements and updates
+// w and its velocity. Build the optimizer after the network is on its device (move_to), and do not
+// move it afterwards. penalty() gives the terms l1 * sum|w| + weight_decay/2 * sum w^2, one per
 // penalised parameter, on the parameters' device, that training adds to the reported loss.
 #pragma once
 #include <vector>
@@ -30,7 +34,9 @@ class Sgd {
 
  private:
   std::vector<Var> params_;
-  std::vector<Tensor> velocity_;
+  std::vector<Tensor> velocity_;  // views of flat_velocity_, one per parameter (checkpoints)
+  Tensor flat_value_, flat_grad_, flat_velocity_;
+  int64_t n_decay_ = 0;  // the penalised parameters' elements, at the front of the flat buffers
   SgdConfig cfg_;
 };
 

@@ -274,18 +274,20 @@ void train_cases(std::vector<OpCase>& v) {
                  }});
   // Forward-only ops (no gradient to check): parity only.
   for (bool nesterov : {true, false})
-    v.push_back({str("sgd step (%s)", nesterov ? "nesterov" : "plain momentum"), "train", false,
-                 [nesterov](Device d, DType dt) {
-                   Tensor w = randn({1000}, 24, d, dt), vel = randn({1000}, 25, d, dt), dw = randn({1000}, 26, d, dt);
-                   OpRun r;
-                   r.y_tol = {1e-6, 1e-6};
-                   r.forward = [=]() mutable {
-                     ops::sgd_step(w, vel, dw, 0.05, 0.9, nesterov);
-                     return w;
-                   };
-                   r.also = {{"velocity", vel, {1e-6, 1e-6}}};
-                   return r;
-                 }});
+    for (int64_t n_decay : {int64_t(0), int64_t(613)})  // the L1/L2 penalty fused in on the first 613 of 1000
+      v.push_back({str("sgd step (%s, penalty on %lld of 1000)", nesterov ? "nesterov" : "plain momentum",
+                       static_cast<long long>(n_decay)),
+                   "train", false, [nesterov, n_decay](Device d, DType dt) {
+                     Tensor w = randn({1000}, 24, d, dt), vel = randn({1000}, 25, d, dt), dw = randn({1000}, 26, d, dt);
+                     OpRun r;
+                     r.y_tol = {1e-6, 1e-6};
+                     r.forward = [=]() mutable {
+                       ops::sgd_step(w, vel, dw, n_decay, 1e-3, 1e-2, 0.05, 0.9, nesterov);
+                       return w;
+                     };
+                     r.also = {{"velocity", vel, {1e-6, 1e-6}}};
+                     return r;
+                   }});
   v.push_back({"rotate 28x28 (augmentation)", "train", false, [](Device d, DType dt) {
                  const int N = 5;
                  Tensor img = randn({N, 1, 28, 28}, 21, d, dt), ang = randn({N}, 22, d, dt, 0.12),

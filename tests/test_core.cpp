@@ -15,6 +15,8 @@
 #include "kernels/groupnorm.h"
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
+#include "kernels/penalty.h"
+#include "kernels/sgd.h"
 #include "layers/optim.h"
 
 using namespace normlab;
@@ -124,6 +126,42 @@ TEST_CASE("same seed, same thread count: bit-identical training steps", "[core][
     CHECK(a != c);
     CHECK(a[2] < a[0]);  // and it learns: the loss falls over three steps on one batch
   }
+}
+
+TEST_CASE("Sgd: one flat buffer, one step = the per-parameter penalty and step ops, bit for bit", "[core][optim]") {
+  Rng rng(3);
+  NetConfig nc;
+  nc.norm = Norm::gn;
+  auto net = build_mnist_net(nc, rng);
+  std::vector<Var> params = net->parameters();
+  // The reference: every parameter's own tensors, updated the way the optimizer did before the
+  // flat buffer (penalty op on the convolution weights, then the step op per parameter).
+  std::vector<Tensor> w_ref, v_ref;
+  for (auto& p : params) w_ref.push_back(p->value.clone()), v_ref.push_back(Tensor::zeros_like(p->value));
+  SgdConfig oc;
+  oc.l1 = 1e-3;
+  oc.weight_decay = 1e-2;
+  Sgd opt(params, oc);
+  Rng g(4);
+  for (int step = 0; step < 3; ++step) {
+    opt.zero_grad();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      Tensor& grad = params[i]->grad;
+      for (int64_t k = 0; k < grad.numel(); ++k) CHECK(grad.get(k) == 0.0);  // zero_grad reached every slot
+      for (int64_t k = 0; k < grad.numel(); ++k) grad.set(k, g.normal());
+      Tensor ref_grad = grad.clone();
+      if (params[i]->decay) ops::penalty_backward(ref_grad, w_ref[i], oc.l1, oc.weight_decay);
+      ops::sgd_step(w_ref[i], v_ref[i], ref_grad, 0, 0, 0, 0.05, oc.momentum, oc.nesterov);
+    }
+    opt.step(0.05);
+  }
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    INFO("parameter " << i << " " << params[i]->name);
+    CHECK(params[i]->value.to_vector() == w_ref[i].to_vector());
+    CHECK(opt.velocity()[i].to_vector() == v_ref[i].to_vector());
+  }
+  // the parameters are views of the optimizer's buffer: the net's own state sees the update
+  CHECK((*net->state_dict().front().second).to_vector() == w_ref.front().to_vector());
 }
 
 TEST_CASE("write_file_atomic: a failed write (disk full) leaves the old file and no temp file", "[core]") {

@@ -118,14 +118,22 @@ TEST_CASE("relu, max-pool, global average pool, log-softmax by hand", "[forward]
 TEST_CASE("SGD step: momentum, Nesterov; penalty adds L1 sign and L2", "[optim]") {
   Tensor w = Tensor::from({2}, {1.0, -2.0}, DType::f64), v = Tensor::zeros({2}, DType::f64);
   Tensor g = Tensor::from({2}, {0.5, 0.25}, DType::f64);
-  ops::sgd_step(w, v, g, 0.1, 0.9, false);  // v = g; w -= 0.1 g
+  ops::sgd_step(w, v, g, 0, 0, 0, 0.1, 0.9, false);  // v = g; w -= 0.1 g
   CHECK_THAT(w.get(0), WithinAbs(0.95, 1e-12));
-  ops::sgd_step(w, v, g, 0.1, 0.9, false);  // v = 0.9*0.5 + 0.5 = 0.95
+  ops::sgd_step(w, v, g, 0, 0, 0, 0.1, 0.9, false);  // v = 0.9*0.5 + 0.5 = 0.95
   CHECK_THAT(v.get(0), WithinAbs(0.95, 1e-12));
   CHECK_THAT(w.get(0), WithinAbs(0.95 - 0.095, 1e-12));
   Tensor w2 = Tensor::from({1}, {1.0}, DType::f64), v2 = Tensor::zeros({1}, DType::f64);
-  ops::sgd_step(w2, v2, Tensor::from({1}, {1.0}, DType::f64), 0.1, 0.9, true);  // step = g + 0.9 v = 1.9
+  ops::sgd_step(w2, v2, Tensor::from({1}, {1.0}, DType::f64), 0, 0, 0, 0.1, 0.9, true);  // step = g + 0.9 v = 1.9
   CHECK_THAT(w2.get(0), WithinAbs(1 - 0.19, 1e-12));
+  // the penalty fused in on the first n_decay = 2 elements: g = dw + l1 sign(w) + l2 w; lr 1, no momentum: w -= g
+  Tensor w3 = Tensor::from({3}, {3.0, -2.0, 0.5}, DType::f64), v3 = Tensor::zeros({3}, DType::f64);
+  Tensor g3 = Tensor::full({3}, 1.0, DType::f64);
+  ops::sgd_step(w3, v3, g3, 2, 0.1, 0.01, 1.0, 0.0, false);
+  CHECK_THAT(w3.get(0), WithinAbs(3 - (1 + 0.1 + 0.03), 1e-12));
+  CHECK_THAT(w3.get(1), WithinAbs(-2 - (1 - 0.1 - 0.02), 1e-12));
+  CHECK_THAT(w3.get(2), WithinAbs(0.5 - 1, 1e-12));  // past n_decay: no penalty
+  CHECK(g3.get(0) == 1.0);                            // dw is read only
   Tensor dw = Tensor::full({2}, 1.0, DType::f64);  // accumulates
   ops::penalty_backward(dw, Tensor::from({2}, {3.0, -2.0}, DType::f64), 0.1, 0.01);
   CHECK_THAT(dw.get(0), WithinAbs(1 + 0.1 + 0.03, 1e-12));

@@ -4,15 +4,20 @@
 namespace normlab::cpu {
 
 template <typename T>
-void sgd_step(T* w, T* v, const T* dw, int64_t n, T lr, T momentum, bool nesterov) {
+void sgd_step(T* w, T* v, const T* dw, int64_t n, int64_t n_decay, T l1, T l2, T lr, T momentum, bool nesterov) {
   for (int64_t i = 0; i < n; ++i) {
-    v[i] = momentum * v[i] + dw[i];
-    const T step = nesterov ? dw[i] + momentum * v[i] : v[i];
+    T g = dw[i];
+    if (i < n_decay) {
+      const T s = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
+      g += l1 * s + l2 * w[i];
+    }
+    v[i] = momentum * v[i] + g;
+    const T step = nesterov ? g + momentum * v[i] : v[i];
     w[i] -= lr * step;
   }
 }
 
-template void sgd_step<float>(float*, float*, const float*, int64_t, float, float, bool);
-template void sgd_step<double>(double*, double*, const double*, int64_t, double, double, bool);
+template void sgd_step<float>(float*, float*, const float*, int64_t, int64_t, float, float, float, float, bool);
+template void sgd_step<double>(double*, double*, const double*, int64_t, int64_t, double, double, double, double, bool);
 
 }  // namespace normlab::cpu

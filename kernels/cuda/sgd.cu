@@ -1,22 +1,30 @@
-// CUDA SGD step, one thread per parameter. Math: kernels/sgd.h.
+// CUDA SGD step with the L1/L2 penalty fused in, one thread per parameter (grid-stride), one launch
+// for the whole model's flat buffer. Math: kernels/sgd.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/sgd.h"
 
 namespace normlab::cuda {
 namespace {
-__global__ void sgd(float* w, float* v, const float* dw, int64_t n, float lr, float momentum, bool nesterov) {
+__global__ void sgd(float* w, float* v, const float* dw, int64_t n, int64_t n_decay, float l1, float l2, float lr,
+                    float momentum, bool nesterov) {
   NL_GRID_LOOP(i, n) {
-    const float vi = momentum * v[i] + dw[i];
+    float g = dw[i];
+    if (i < n_decay) {
+      const float wi = w[i], s = wi > 0.f ? 1.f : (wi < 0.f ? -1.f : 0.f);
+      g += l1 * s + l2 * wi;
+    }
+    const float vi = momentum * v[i] + g;
     v[i] = vi;
-    w[i] -= lr * (nesterov ? dw[i] + momentum * vi : vi);
+    w[i] -= lr * (nesterov ? g + momentum * vi : vi);
   }
 }
 }  // namespace
 
 template <>
-void sgd_step<float>(float* w, float* v, const float* dw, int64_t n, float lr, float momentum, bool nesterov) {
-  NL_LAUNCH(sgd, blocks_for(n), kThreads, 0, w, v, dw, n, lr, momentum, nesterov);
+void sgd_step<float>(float* w, float* v, const float* dw, int64_t n, int64_t n_decay, float l1, float l2, float lr,
+                     float momentum, bool nesterov) {
+  NL_LAUNCH(sgd, blocks_for(n), kThreads, 0, w, v, dw, n, n_decay, l1, l2, lr, momentum, nesterov);
 }
 
 }  // namespace normlab::cuda
