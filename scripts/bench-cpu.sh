@@ -41,6 +41,7 @@ for n in $NORMS; do
       --arch 8,16,t8,m,16,16,16,16p --dropout 0 --threads "$THREADS" --data "$MNIST_DIR" --out "$tmp/run" --overwrite >/dev/null
     a=$(tail -1 "$tmp/run/metrics.csv" | cut -d, -f6)
     /usr/bin/time -f %M -o "$tmp/rss_b" /usr/bin/python3 scripts/bench_torch.py "$MNIST_DIR" --norm "$n" $l1 \
+      --arch 8,16,t8,m,16,16,16,16p --dropout 0 \
       --threads "$THREADS" --epochs 1 --rotate 7 >"$tmp/torch.log"
     b=$(sed -n 's/^epoch 1: \([0-9.]*\) s.*/\1/p' "$tmp/torch.log")
     r=$(python3 -c "print(f'{$a / $b:.3f}')")

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Reference timing: PyTorch training normlab's MNIST net, on the CPU or a GPU.
 
-Not part of normlab: it is the yardstick for mnist_norm's epoch time. Same model (9,752
-parameters; GN with --groups groups, LN as GroupNorm(1) = per-channel affine, as in normlab),
+Not part of normlab: it is the yardstick for mnist_norm's epoch time. Same model, built from the same
+--arch string as mnist_norm's (layers/mnist_net.h; default the study's 7,928-parameter net, dropout
+0.05 after each 3x3 block but the last; GN with --groups groups, LN as GroupNorm(1) = per-channel
+affine, as in normlab),
 batch 128, SGD with Nesterov momentum (+ L1 on the conv weights for BN with --l1), data in memory
 on the device. What one epoch's figure times is what mnist_norm's `seconds` column times: the
 epoch's shuffle, every batch's gather and (with --rotate DEG, mnist_norm's default is 7) its random
@@ -10,9 +12,11 @@ bilinear rotation, forward, backward, the SGD step and the loss/accuracy sums, t
 device at the end. Test evaluation is not in it (mnist_norm reports it separately).
   python3 scripts/bench_torch.py DATA_DIR [--norm bn|gn|ln] [--groups 2] [--threads 2] [--epochs 1]
                                  [--device cpu|cuda] [--mode eager|compile] [--rotate 0] [--l1 0]
+                                 [--arch 8,12,t8,m,12,16,16,12p] [--dropout 0.05]
 Prints one line per epoch, `epoch N: S s`, and a last line `median epoch (after the first): S s`
 when there are 2 or more epochs (the first holds torch.compile's compilation and CUDA warm-up).
-CPU numbers in docs/results-cpu.md were taken with Debian's python3-torch 1.13, --rotate 0.
+CPU numbers in docs/results-cpu.md were taken with Debian's python3-torch 1.13 on the first study's
+9,752-parameter net (--arch 8,16,t8,m,16,16,16,16p --dropout 0, which scripts/bench-cpu.sh passes).
 """
 import argparse, gzip, math, statistics, time
 
@@ -35,12 +39,26 @@ def norm(kind, c, groups):
     return nn.GroupNorm(1, c)  # LN with a per-channel affine, as in normlab
 
 
-def net(kind, groups):
-    def block(cin, cout, pad):
-        return [nn.Conv2d(cin, cout, 3, padding=pad, bias=False), norm(kind, cout, groups), nn.ReLU()]
-    return nn.Sequential(*block(1, 8, 0), *block(8, 16, 0), nn.Conv2d(16, 8, 1, bias=False), nn.MaxPool2d(2),
-                         *block(8, 16, 0), *block(16, 16, 0), *block(16, 16, 0), *block(16, 16, 1),
-                         nn.AdaptiveAvgPool2d(1), nn.Conv2d(16, 10, 1, bias=False), nn.Flatten())
+def net(kind, groups, arch, dropout):
+    """mnist_norm's network from its --arch string: N a 3x3 conv + norm + ReLU (+ dropout but after
+    the last), Np the same with padding 1, tN a 1x1 conv, m a 2x2 max pool; then the head."""
+    items = arch.split(",")
+    last = max(i for i, t in enumerate(items) if t[0].isdigit())
+    layers, c = [], 1
+    for i, t in enumerate(items):
+        if t == "m":
+            layers.append(nn.MaxPool2d(2))
+        elif t.startswith("t"):
+            layers.append(nn.Conv2d(c, int(t[1:]), 1, bias=False))
+            c = int(t[1:])
+        else:
+            k = int(t.rstrip("p"))
+            layers += [nn.Conv2d(c, k, 3, padding=1 if t.endswith("p") else 0, bias=False), norm(kind, k, groups),
+                       nn.ReLU()]
+            if dropout > 0 and i != last:
+                layers.append(nn.Dropout(dropout))
+            c = k
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, 10, 1, bias=False), nn.Flatten())
 
 
 def rotate(x, max_deg, gen):
@@ -65,6 +83,8 @@ def main():
     ap.add_argument("--rotate", type=float, default=0.0)
     ap.add_argument("--l1", type=float, default=0.0)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--arch", default="8,12,t8,m,12,16,16,12p")
+    ap.add_argument("--dropout", type=float, default=0.05)
     a = ap.parse_args()
     if a.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench_torch: --device cuda but PyTorch sees no GPU; use --device cpu")
@@ -76,7 +96,7 @@ def main():
     raw = idx(f"{a.data}/train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     x = torch.from_numpy(raw).to(dev)
     y = torch.from_numpy(idx(f"{a.data}/train-labels-idx1-ubyte.gz", 8).astype(np.int64)).to(dev)
-    model = net(a.norm, a.groups).to(dev)
+    model = net(a.norm, a.groups, a.arch, a.dropout).to(dev)
     params = sum(p.numel() for p in model.parameters())
     name = torch.cuda.get_device_name() if a.device == "cuda" else f"{a.threads} threads"
     print(f"torch {torch.__version__}, {a.device} ({name}), {a.mode}, {a.norm}, {params} parameters, "
