@@ -273,9 +273,34 @@ void plot_sweep(const std::string& dir) {
     if (std::find(batches.begin(), batches.end(), p.batch) == batches.end()) batches.push_back(p.batch);
   }
   if (lines.empty()) throw InputError(csv + ": no finished runs to plot");
-  double top = 0;
+  // The y-range holds every point and bar, unless a point is far off the rest (a seed that diverged
+  // or collapsed): a mean above kOffScale times the median of the means. Such points are left above
+  // the axis, each with a label giving its mean and seed range, so the others stay readable.
+  constexpr double kOffScale = 10;
+  std::vector<double> means;
   for (const auto& l : lines)
-    for (const Point& p : l.second) top = std::max(top, p.err_hi);
+    for (const Point& p : l.second) means.push_back(p.err);
+  std::nth_element(means.begin(), means.begin() + means.size() / 2, means.end());
+  const double cap = kOffScale * means[means.size() / 2];
+  double top = 0;
+  std::string off_scale;  // gnuplot label and arrow commands
+  int n_off = 0;
+  for (const auto& l : lines)
+    for (const Point& p : l.second) {
+      if (p.err <= cap) {
+        top = std::max(top, p.err_hi);
+        continue;
+      }
+      char b[320];
+      std::snprintf(b, sizeof b,
+                    "set label '%s at %d: %.2f%% (off scale; seeds %.2f-%.2f%%)' at first %d, graph %.2f right "
+                    "offset -1,0 tc rgb '#555555'\nset arrow from first %d, graph %.2f to first %d, graph 1 lc rgb "
+                    "'#555555'\n",
+                    l.first.c_str(), p.batch, p.err, p.err_lo, p.err_hi, p.batch, 0.93 - 0.06 * n_off, p.batch,
+                    0.85 - 0.06 * n_off, p.batch);
+      ++n_off;
+      off_scale += b;
+    }
   for (const auto& [ext, terminal] : kFormats) {
     const std::string out = (fs::path(dir) / (std::string("batch_sweep.") + ext)).string(), tmp = out + ".tmp";
     {
@@ -290,7 +315,7 @@ void plot_sweep(const std::string& dir) {
       for (int b : batches) tics += (tics.empty() ? "" : ", ") + std::to_string(b);
       gp << "set xtics (" << tics << ")\n";
       gp << "set xrange [" << batches.front() / 1.4 << ":" << batches.back() * 1.4 << "]\n";
-      gp << "set yrange [0:" << top * 1.15 << "]\n";
+      gp << "set yrange [0:" << top * 1.15 << "]\n" << off_scale;
       gp << "plot ";
       for (std::size_t i = 0; i < lines.size(); ++i)
         gp << (i ? ", " : "") << "'-' using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 1 lc rgb '" << kColors[i % 4]
