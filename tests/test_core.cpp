@@ -128,7 +128,11 @@ TEST_CASE("same seed, same thread count: bit-identical training steps", "[core][
   }
 }
 
-TEST_CASE("Sgd: one flat buffer, one step = the per-parameter penalty and step ops, bit for bit", "[core][optim]") {
+// The flat buffer must give what the per-parameter ops give. Not asserted bit for bit: the fused loop
+// and the two separate ones are different code, which a compiler may contract into FMAs differently
+// (the sanitizer build does: a last-bit difference in 10 of 20 parameters). A wrong slot, a missed
+// zeroing or a penalty on the wrong elements moves values by far more than the 1e-6 allowed here.
+TEST_CASE("Sgd: one flat buffer, one step = the per-parameter penalty and step ops", "[core][optim]") {
   Rng rng(3);
   NetConfig nc;
   nc.norm = Norm::gn;
@@ -157,11 +161,17 @@ TEST_CASE("Sgd: one flat buffer, one step = the per-parameter penalty and step o
   }
   for (std::size_t i = 0; i < params.size(); ++i) {
     INFO("parameter " << i << " " << params[i]->name);
-    CHECK(params[i]->value.to_vector() == w_ref[i].to_vector());
-    CHECK(opt.velocity()[i].to_vector() == v_ref[i].to_vector());
+    const auto w = params[i]->value.to_vector(), wr = w_ref[i].to_vector();
+    const auto v = opt.velocity()[i].to_vector(), vr = v_ref[i].to_vector();
+    REQUIRE(w.size() == wr.size());
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      CHECK_THAT(w[k], Catch::Matchers::WithinAbs(wr[k], 1e-6));
+      CHECK_THAT(v[k], Catch::Matchers::WithinAbs(vr[k], 1e-6));
+    }
   }
   // the parameters are views of the optimizer's buffer: the net's own state sees the update
-  CHECK((*net->state_dict().front().second).to_vector() == w_ref.front().to_vector());
+  const auto first = (*net->state_dict().front().second).to_vector(), first_ref = w_ref.front().to_vector();
+  for (std::size_t k = 0; k < first.size(); ++k) CHECK_THAT(first[k], Catch::Matchers::WithinAbs(first_ref[k], 1e-6));
 }
 
 TEST_CASE("write_file_atomic: a failed write (disk full) leaves the old file and no temp file", "[core]") {
