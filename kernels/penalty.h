@@ -6,8 +6,19 @@
 #pragma once
 #include <cstdint>
 
+#include "core/host_device.h"
 #include "core/tensor.h"
 #include "kernels/backends.h"
+
+namespace normlab {
+// The penalty's gradient for one weight, l1 * sign(w) + l2 * w (sign(0) = 0): penalty_backward adds
+// it to dw, and sgd_step (kernels/sgd.h) fuses it into the step. Both backends call this one.
+template <typename T>
+NL_HOST_DEVICE inline T penalty_grad(T w, T l1, T l2) {
+  const T s = w > T(0) ? T(1) : (w < T(0) ? T(-1) : T(0));
+  return l1 * s + l2 * w;
+}
+}  // namespace normlab
 
 // Both backends, the same signatures (kernels/backends.h).
 // clang-format off

@@ -18,8 +18,7 @@ void penalty_forward(T* value, const T* w, int64_t n, T l1, T l2) {
 template <typename T>
 void penalty_backward(T* dw, const T* w, int64_t n, T l1, T l2) {
   for (int64_t i = 0; i < n; ++i) {
-    const T s = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
-    dw[i] += l1 * s + l2 * w[i];
+    dw[i] += penalty_grad(w[i], l1, l2);
   }
 }
 

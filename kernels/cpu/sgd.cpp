@@ -1,4 +1,5 @@
 // CPU SGD step. Math: kernels/sgd.h.
+#include "kernels/penalty.h"
 #include "kernels/sgd.h"
 
 namespace normlab::cpu {
@@ -7,10 +8,7 @@ template <typename T>
 void sgd_step(T* w, T* v, const T* dw, int64_t n, int64_t n_decay, T l1, T l2, T lr, T momentum, bool nesterov) {
   for (int64_t i = 0; i < n; ++i) {
     T g = dw[i];
-    if (i < n_decay) {
-      const T s = w[i] > T(0) ? T(1) : (w[i] < T(0) ? T(-1) : T(0));
-      g += l1 * s + l2 * w[i];
-    }
+    if (i < n_decay) g += penalty_grad(w[i], l1, l2);
     v[i] = momentum * v[i] + g;
     const T step = nesterov ? g + momentum * v[i] : v[i];
     w[i] -= lr * step;

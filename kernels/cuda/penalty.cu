@@ -18,8 +18,7 @@ __global__ void pen_fwd(float* value, const float* w, int64_t n, float l1, float
 }
 __global__ void pen_bwd(float* dw, const float* w, int64_t n, float l1, float l2) {
   NL_GRID_LOOP(i, n) {
-    const float s = w[i] > 0.f ? 1.f : (w[i] < 0.f ? -1.f : 0.f);
-    dw[i] += l1 * s + l2 * w[i];
+    dw[i] += penalty_grad(w[i], l1, l2);
   }
 }
 }  // namespace

@@ -2,6 +2,7 @@
 // for the whole model's flat buffer. Math: kernels/sgd.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/penalty.h"
 #include "kernels/sgd.h"
 
 namespace normlab::cuda {
@@ -10,10 +11,7 @@ __global__ void sgd(float* w, float* v, const float* dw, int64_t n, int64_t n_de
                     float momentum, bool nesterov) {
   NL_GRID_LOOP(i, n) {
     float g = dw[i];
-    if (i < n_decay) {
-      const float wi = w[i], s = wi > 0.f ? 1.f : (wi < 0.f ? -1.f : 0.f);
-      g += l1 * s + l2 * wi;
-    }
+    if (i < n_decay) g += penalty_grad(w[i], l1, l2);
     const float vi = momentum * v[i] + g;
     v[i] = vi;
     w[i] -= lr * (nesterov ? g + momentum * vi : vi);
