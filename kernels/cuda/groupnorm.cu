@@ -1,11 +1,13 @@
-// CUDA group norm, in two versions (kernels/cuda/versions.h). Version 1: one block per (sample,
+// CUDA group norm, in three versions (kernels/cuda/versions.h). Version 1: one block per (sample,
 // group) — a contiguous run of (C/G)*H*W values — for the statistics, y and dx
 // (kernels/cuda/norm_segment.cuh, shared with layer norm). Version 2: the same segments, each
-// reduced by several blocks and combined in a fixed order (kernels/cuda/norm_segment_v2.cuh). Both:
-// one block per channel for dgamma/dbeta (kernels/cuda/norm_affine.cuh). No atomics:
-// deterministic. Math: kernels/groupnorm.h.
+// reduced by several blocks and combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
+// Both: one block per channel for dgamma/dbeta (kernels/cuda/norm_affine.cuh). Version 3: version
+// 2's forward; the backward's segment sums and dgamma/dbeta from one warp-per-(sample, channel)
+// pass (kernels/cuda/norm_planes_v3.cuh). No atomics: deterministic. Math: kernels/groupnorm.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_planes_v3.cuh"
 #include "kernels/cuda/norm_segment.cuh"
 #include "kernels/cuda/norm_segment_v2.cuh"
 #include "kernels/cuda/versions.h"
@@ -44,6 +46,7 @@ void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x
 template <>
 void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
+  if (kernel_version("groupnorm") >= 3) return planes_backward_v3(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW, G);
   if (kernel_version("groupnorm") >= 2)
     segments_backward_dx_v2(dx, dy, mean, rstd, x, gamma,
                             make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false));

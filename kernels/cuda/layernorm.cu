@@ -1,13 +1,17 @@
-// CUDA layer norm, in two versions (kernels/cuda/versions.h). Version 1: one block per sample for
+// CUDA layer norm, in three versions (kernels/cuda/versions.h). Version 1: one block per sample for
 // the statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with group norm). Version 2: each
 // sample reduced by several blocks, combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
 // Both: dgamma/dbeta by one block per channel (per-channel affine: group norm's
 // kernel with G = 1, kernels/cuda/norm_affine.cuh) or one thread per element summing over the
-// samples (per-element affine). No atomics: deterministic.
+// samples (per-element affine). Version 3: version 2's forward; with the per-channel affine, the
+// backward's sample sums and dgamma/dbeta from one warp-per-(sample, channel) pass (group norm's
+// with G = 1, kernels/cuda/norm_planes_v3.cuh); the per-element affine keeps version 2's backward.
+// No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_planes_v3.cuh"
 #include "kernels/cuda/norm_segment.cuh"
 #include "kernels/cuda/norm_segment_v2.cuh"
 #include "kernels/cuda/versions.h"
@@ -62,6 +66,8 @@ template <>
 void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
+  if (kernel_version("layernorm") >= 3 && !per_element)  // G = 1: a sample is the one group
+    return planes_backward_v3(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW, 1);
   const int64_t M = int64_t(C) * HW;
   if (kernel_version("layernorm") >= 2)
     segments_backward_dx_v2(dx, dy, mean, rstd, x, gamma, make_segments(N, M, HW, 1, C, per_element));

@@ -20,6 +20,9 @@
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
 //               fixed order; element-wise normalization and dx passes (norm_segment_v2.cuh). The
 //               affine gradients are version 1's in both.
+//            3: version 2's forward; the backward's segment sums and the affine gradients from one
+//               pass of one warp per (sample, channel) plane, dy and x read twice instead of three
+//               times (norm_planes_v3.cuh); LN's per-element affine keeps version 2's backward.
 #pragma once
 #include <string>
 #include <vector>
