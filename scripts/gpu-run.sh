@@ -92,6 +92,7 @@ done
 
 [ -x "$B/bin/bench_kernels" ] && step "bench_kernels (ours vs cuDNN/cuBLAS)" "$O/bench_kernels.log" 10 \
   "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
+[ -f "$O/bench_kernels.csv" ] && python3 scripts/bench-summary.py "$O/bench_kernels.csv" >>"$S"
 
 P=$O/torch.log
 for n in bn gn ln; do

@@ -9,7 +9,8 @@
 // GB/s counts the bytes an ideal kernel must move (each input read once, each output written once);
 // FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass. The convolution and norm rows come once
 // per version of our kernels (kernels/cuda/versions.h: "conv fwd v1", "conv fwd v2", ...), each
-// with the reference timed beside it.
+// with the reference timed beside it. Each norm's "fwd+bwd" row is timed against a device-to-device
+// copy that moves the same bytes: its ratio is the copy's bandwidth over ours, both from this run.
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -144,6 +145,32 @@ struct Bench {
   }
 };
 
+// The peer of a memory-bound pass: a device-to-device copy that moves the same bytes (reads half,
+// writes half), timed the same way. Its time against ours is the fraction of the copy bandwidth
+// measured in this run that our kernels reach (issue 9: norm forward + backward >= 70% of it, i.e.
+// ratio <= 1.43).
+class CopyPeer {
+ public:
+  explicit CopyPeer(double bytes_moved) : half_(static_cast<std::size_t>(bytes_moved / 2)) {
+    CUDA_CHECK(cudaMalloc(&src_, half_));
+    CUDA_CHECK(cudaMalloc(&dst_, half_));
+    CUDA_CHECK(cudaMemsetAsync(src_, 0, half_, nullptr));
+  }
+  ~CopyPeer() {
+    cudaFree(src_);
+    cudaFree(dst_);
+  }
+  CopyPeer(const CopyPeer&) = delete;
+  CopyPeer& operator=(const CopyPeer&) = delete;
+  void operator()() { CUDA_CHECK(cudaMemcpyAsync(dst_, src_, half_, cudaMemcpyDeviceToDevice, nullptr)); }
+
+ private:
+  std::size_t half_;
+  void* src_ = nullptr;
+  void* dst_ = nullptr;
+};
+constexpr const char* kCopyRef = "cudaMemcpy D2D of the same bytes";
+
 std::string conv_name(const Conv2dShape& s) {
   std::ostringstream os;
   os << "N" << s.N << " " << s.C << "->" << s.K << " " << s.H << "x" << s.W << " k" << s.R << " p" << s.pad;
@@ -218,11 +245,19 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
     b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
     ours_b();
     b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
+    CopyPeer copy(20 * n);  // forward + backward: x, y, dy, x, dx
+    b.run(
+        "BN fwd+bwd" + tag, name, 20 * n, false, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), 1e-3, kCopyRef,
+        [&] {
+          ours_f();
+          ours_b();
+        },
+        [&] { copy(); });
   });
 }
 
 // GN and LN: cuDNN 9's legacy API has no group or layer norm, so ours is validated against the CPU
-// kernels and reported in GB/s against the DRAM peak only.
+// kernels and reported in GB/s against the DRAM peak; forward + backward also against a copy.
 void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
   const Shape xs{N, Ch, H, W}, cs{Ch}, ss = ln ? Shape{N} : Shape{N, G};
   const int HW = H * W;
@@ -255,6 +290,15 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
     b.run(op + " fwd" + tag, name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
     b.run(op + " bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw,
           nullptr);
+    CopyPeer copy(20 * n);  // forward + backward: x, y, dy, x, dx
+    b.run(
+        op + " fwd+bwd" + tag, name, 20 * n, false, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), 1e-3,
+        kCopyRef,
+        [&] {
+          f();
+          bw();
+        },
+        [&] { copy(); });
   });
 }
 

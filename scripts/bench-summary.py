@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""The acceptance read-out of a bench_kernels CSV (issue 9), for the GPU runbook's summary.txt:
+   - every convolution pass: our median time over cuDNN's fastest FP32 algorithm's (target <= 1);
+   - every norm's forward + backward: the share of the device-to-device copy bandwidth measured in
+     the same run that it reaches, 100 / ratio % (target >= 70% on N=256, C=64, 56x56).
+   scripts/bench-summary.py bench_kernels.csv
+Standard library only. A row that failed validation is listed as such, never as a figure."""
+import csv
+import sys
+
+
+def main(path):
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["impl"] == "ours"]
+    conv = [r for r in rows if r["op"].startswith("conv")]
+    norm = [r for r in rows if "fwd+bwd" in r["op"]]
+    print("bench_kernels: convolution passes, our time / cuDNN's (target <= 1):")
+    for r in conv:
+        verdict = r["note"] or "%.2fx" % float(r["ratio_ours_over_ref"])
+        print("  %-28s %-30s %s" % (r["op"], r["shape"], verdict))
+    print("bench_kernels: norm forward + backward, % of the copy bandwidth of this run (target >= 70%):")
+    for r in norm:
+        ratio = float(r["ratio_ours_over_ref"])
+        verdict = r["note"] or ("%.0f%%  (%.1f us)" % (100.0 / ratio, float(r["median_us"])) if ratio > 0 else "-")
+        print("  %-28s %-30s %s" % (r["op"], r["shape"], verdict))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: scripts/bench-summary.py bench_kernels.csv")
+    main(sys.argv[1])
