@@ -201,15 +201,24 @@ __global__ void conv_wgrad_partial(float* part, float* partb, const float* dy, c
         }
     }
   }
+  // The RR tap sums and the bias sum reduced together: a tree over the block's threads in shared
+  // memory, log2(kThreads) + 1 barriers for all of them (RR + 1 block_sums would take 2 barriers
+  // and 10 shuffles each, 20 and 100 for a 3x3 — and on the CPU emulator, where every barrier and
+  // shuffle is a switch of each thread, most of the weight gradient's time).
+  // Launched with kThreads (a power of two) threads per block.
+  NL_SHARED(float, red, (RR + 1) * kThreads);
+  const int t = int(threadIdx.x);
+  for (int tap = 0; tap < RR; ++tap) red[tap * kThreads + t] = acc[tap];
+  red[RR * kThreads + t] = accb;
+  __syncthreads();
+  for (int h = kThreads / 2; h > 0; h >>= 1) {
+    if (t < h)
+      for (int v = 0; v <= RR; ++v) red[v * kThreads + t] += red[v * kThreads + t + h];
+    __syncthreads();
+  }
   float* out = part + (int64_t(range) * s.K * s.C + kc) * RR;
-  for (int tap = 0; tap < RR; ++tap) {
-    const float v = block_sum(acc[tap]);
-    if (threadIdx.x == 0) out[tap] = v;
-  }
-  if (c == 0) {
-    const float v = block_sum(accb);
-    if (threadIdx.x == 0) partb[range * s.K + k] = v;
-  }
+  if (t < RR) out[t] = red[t * kThreads];
+  if (c == 0 && t == RR) partb[range * s.K + k] = red[RR * kThreads];
 }
 
 // dw[e] += sum over ranges of part[range][e] (in range order); db[k] likewise from partb.
