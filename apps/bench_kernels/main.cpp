@@ -118,33 +118,6 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
-struct Bench {
-  Options o;
-  L2Flush flush;
-  std::vector<Row> rows;
-
-  // Validates (err <= tol), then times ours and, when given, the reference.
-  void run(const std::string& op, const std::string& shape, double work, bool flops, double err, double tol,
-           const std::string& ref_name, const std::function<void()>& ours, const std::function<void()>& ref) {
-    Row r{op, shape, "ours", 0, 0, work, flops, 0, err, ref_name, ""};
-    if (!(err <= tol)) {
-      r.note = "FAILED validation (max abs err " + std::to_string(err) + " > " + std::to_string(tol) + ")";
-      rows.push_back(r);
-      return;
-    }
-    std::tie(r.median_us, r.min_us) = time_us(ours, o, flush);
-    if (ref) {
-      Row q{op, shape, ref_name, 0, 0, work, flops, 0, -1, ref_name, ""};
-      std::tie(q.median_us, q.min_us) = time_us(ref, o, flush);
-      r.ratio = r.median_us / q.median_us;
-      rows.push_back(r);
-      rows.push_back(q);
-    } else {
-      rows.push_back(r);
-    }
-  }
-};
-
 // The peer of a memory-bound pass: a device-to-device copy that moves the same bytes (reads half,
 // writes half), timed the same way. Its time against ours is the fraction of the copy bandwidth
 // measured in this run that our kernels reach (issue 9: norm forward + backward >= 70% of it, i.e.
@@ -170,6 +143,46 @@ class CopyPeer {
   void* dst_ = nullptr;
 };
 constexpr const char* kCopyRef = "cudaMemcpy D2D of the same bytes";
+
+struct Bench {
+  Options o;
+  L2Flush flush;
+  std::vector<Row> rows;
+
+  // Validates (err <= tol), then times ours and, when given, the reference.
+  void run(const std::string& op, const std::string& shape, double work, bool flops, double err, double tol,
+           const std::string& ref_name, const std::function<void()>& ours, const std::function<void()>& ref) {
+    Row r{op, shape, "ours", 0, 0, work, flops, 0, err, ref_name, ""};
+    if (!(err <= tol)) {
+      r.note = "FAILED validation (max abs err " + std::to_string(err) + " > " + std::to_string(tol) + ")";
+      rows.push_back(r);
+      return;
+    }
+    std::tie(r.median_us, r.min_us) = time_us(ours, o, flush);
+    if (ref) {
+      Row q{op, shape, ref_name, 0, 0, work, flops, 0, -1, ref_name, ""};
+      std::tie(q.median_us, q.min_us) = time_us(ref, o, flush);
+      r.ratio = r.median_us / q.median_us;
+      rows.push_back(r);
+      rows.push_back(q);
+    } else {
+      rows.push_back(r);
+    }
+  }
+
+  // A norm's forward then backward on n elements (x, y, dy, x, dx: 20n bytes) against the copy peer.
+  void fwd_bwd(const std::string& op, const std::string& shape, double n, double err, const std::function<void()>& f,
+               const std::function<void()>& bw) {
+    CopyPeer copy(20 * n);
+    run(
+        op, shape, 20 * n, false, err, 1e-3, kCopyRef,
+        [&] {
+          f();
+          bw();
+        },
+        [&] { copy(); });
+  }
+};
 
 std::string conv_name(const Conv2dShape& s) {
   std::ostringstream os;
@@ -245,14 +258,7 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
     b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
     ours_b();
     b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
-    CopyPeer copy(20 * n);  // forward + backward: x, y, dy, x, dx
-    b.run(
-        "BN fwd+bwd" + tag, name, 20 * n, false, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), 1e-3, kCopyRef,
-        [&] {
-          ours_f();
-          ours_b();
-        },
-        [&] { copy(); });
+    b.fwd_bwd("BN fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f, ours_b);
   });
 }
 
@@ -290,15 +296,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
     b.run(op + " fwd" + tag, name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
     b.run(op + " bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw,
           nullptr);
-    CopyPeer copy(20 * n);  // forward + backward: x, y, dy, x, dx
-    b.run(
-        op + " fwd+bwd" + tag, name, 20 * n, false, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), 1e-3,
-        kCopyRef,
-        [&] {
-          f();
-          bw();
-        },
-        [&] { copy(); });
+    b.fwd_bwd(op + " fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), f, bw);
   });
 }
 
