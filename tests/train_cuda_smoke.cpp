@@ -52,8 +52,9 @@ std::vector<double> last_metrics(const fs::path& csv) {
 
 // The emulated CUDA run against the CPU run, per norm.
 int emulated(const std::string& dir, const fs::path& out) {
-  const std::string common =
-      " --train-limit 32 --test-limit 100 --epochs 1 --batch 16 --threads 1 --data " + dir + " --out ";
+  constexpr int kTrain = 32, kTest = 100;  // images; one image is the accuracy tolerance below
+  const std::string common = " --train-limit " + std::to_string(kTrain) + " --test-limit " + std::to_string(kTest) +
+                             " --epochs 1 --batch 16 --threads 1 --data " + dir + " --out ";
   bool ok = true;
   for (const char* norm : {"bn", "gn", "ln"}) {
     const std::string n = std::string("--norm ") + norm;
@@ -66,7 +67,7 @@ int emulated(const std::string& dir, const fs::path& out) {
                g = last_metrics(out / norm / "cuda" / "metrics.csv");
     if (c.size() != 4 || g.size() != 4) return 1;
     const bool same = std::abs(c[0] - g[0]) <= 1e-4 * c[0] && std::abs(c[2] - g[2]) <= 1e-4 * c[2] &&
-                      std::abs(c[1] - g[1]) <= 100.0 / 32 + 1e-9 && std::abs(c[3] - g[3]) <= 100.0 / 100 + 1e-9;
+                      std::abs(c[1] - g[1]) <= 100.0 / kTrain + 1e-9 && std::abs(c[3] - g[3]) <= 100.0 / kTest + 1e-9;
     std::printf("%s: cpu train loss %.6f acc %.4f%% test loss %.6f acc %.4f%%\n", norm, c[0], c[1], c[2], c[3]);
     std::printf("%s: cuda (emulated) train loss %.6f acc %.4f%% test loss %.6f acc %.4f%% -> %s\n", norm, g[0], g[1],
                 g[2], g[3], same ? "matches" : "DIFFERS");
