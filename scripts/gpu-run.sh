@@ -1,23 +1,46 @@
 #!/usr/bin/env bash
 # The GPU runbook, half 2 — on the GPU machine, in the copied tree, with gpu-bundle/ carried from
 # the build machine (scripts/gpu-build.sh). No cmake, ctest, compiler or network needed. One command,
-# at most ~10 minutes: every step has a time limit taken from what is left of $BUDGET seconds.
-#   scripts/gpu-run.sh                 logs under $OUT (the device tool's folder), else runs/gpu-run
+# at most ~10 minutes: every step has its own time limit, cut to what is left of $BUDGET seconds.
+#   scripts/gpu-run.sh                 every step; logs under $OUT (the device tool's folder), else runs/gpu-run
 #   scripts/gpu-run.sh --preflight     only the checks (also useful here: fails clearly without a GPU)
+#   scripts/gpu-run.sh --steps LIST    only the named steps, in this order, LIST a comma list of
+#        tests, sanitizer, profile, study, repeat, bench, eager, compile   (default: all of them)
+# Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
-# library resolvable, MNIST present; each failure is one line, exit 2) -> CUDA tests (a skipped test
-# is a failure here) -> compute-sanitizer memcheck/racecheck/initcheck/synccheck over the parity
-# tests -> the three 20-epoch trainings with --device cuda -> bench_kernels -> the PyTorch reference
-# on the same model, batch and data on the same GPU, eager and torch.compile.
-# Output (8 files, what the device tool brings back): summary.txt, tests.log, sanitizer.log,
-# train.log, study.tgz (every run folder), bench_kernels.log, bench_kernels.csv, torch.log.
+# library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
+# skipped test is a failure here) and sanitizer: compute-sanitizer memcheck/racecheck/initcheck/
+# synccheck over the parity tests — these check and time nothing, so they run side by side -> then
+# one at a time, since they are timed: profile (one BN epoch, each launch synchronised, per-op
+# times) -> study (bn+l1, gn, ln x 20 epochs, --device cuda) -> repeat (GN again, same seed: the
+# checkpoint must be byte-identical) -> bench (bench_kernels) -> eager, compile (the PyTorch
+# reference on the same model, batch and data on the same GPU).
+# Output (8 files at most, what the device tool brings back): summary.txt, tests.log,
+# sanitizer.log, train.log, study.tgz (every run folder, the profile), bench_kernels.log,
+# bench_kernels.csv, torch.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${BUNDLE:-gpu-bundle}
 O=${OUT:-runs/gpu-run}
 BUDGET=${BUDGET:-570}
+SEEDS=${SEEDS:-1}
 START=$(date +%s)
 DATA=$B/data/mnist
+ALL=tests,sanitizer,profile,study,repeat,bench,eager,compile
+STEPS=$ALL
+preflight_only=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --preflight) preflight_only=1 ;;
+    --steps) STEPS=${2:?--steps needs a list, e.g. tests,study}; shift ;;
+    *) echo "gpu-run: unknown argument '$1': use --preflight or --steps $ALL" >&2; exit 2 ;;
+  esac
+  shift
+done
+for s in ${STEPS//,/ }; do
+  [[ ",$ALL," == *",$s,"* ]] || { echo "gpu-run: unknown step '$s': the steps are $ALL" >&2; exit 2; }
+done
+want() { [[ ",$STEPS," == *",$1,"* ]]; }
 
 fail() { echo "gpu-run: preflight: $*" >&2; exit 2; }
 [ -x "$B/bin/mnist_norm" ] || fail "no $B/bin/mnist_norm: build the bundle with scripts/gpu-build.sh and carry $B"
@@ -43,68 +66,146 @@ for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-
   [ -f "$DATA/$f" ] || fail "$DATA/$f missing: gpu-build.sh copies MNIST into the bundle"
 done
 echo "gpu-run: preflight passed: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader), CUDA runtime $rt"
-[ "${1:-}" = "--preflight" ] && exit 0
+[ "$preflight_only" = 1 ] && exit 0
 
 mkdir -p "$O"
 S=$O/summary.txt
-{ echo "gpu-run $(date -u +%Y-%m-%dT%H:%MZ)"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+{ echo "gpu-run $(date -u +%Y-%m-%dT%H:%MZ), steps $STEPS, budget ${BUDGET}s"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv,noheader
   head -4 "$B/BUILD_INFO"; } >"$S"
 status=0
 left() { echo $((BUDGET - ($(date +%s) - START))); }
-# step NAME LOG SHARE COMMAND...: runs COMMAND with a limit of SHARE% of the budget (at most what is
-# left), appending to LOG; records PASS/FAIL/TIMEOUT and seconds in the summary.
-step() {
-  local name=$1 log=$2 share=$3
-  shift 3
-  local lim=$((BUDGET * share / 100)) t0 rc=0
+limit() {  # CAP seconds, at most what is left of the budget
+  local lim=$1
   [ "$lim" -gt "$(left)" ] && lim=$(left)
-  if [ "$lim" -le 5 ]; then echo "$name: NOT RUN (no time left)" | tee -a "$S"; status=1; return; fi
+  echo "$lim"
+}
+verdict() {  # RC -> PASS / TIMEOUT / FAIL (...)
+  case $1 in
+    0) echo PASS ;; 124) echo TIMEOUT ;; 77) echo "FAIL (skipped: exit 77)" ;; *) echo "FAIL (exit $1)" ;;
+  esac
+}
+record() {  # NAME RC SECONDS
+  [ "$2" -ne 0 ] && status=1
+  printf '%-48s %-24s %4ss\n' "$1" "$(verdict "$2")" "$3" | tee -a "$S"
+}
+# step NAME LOG CAP COMMAND...: runs COMMAND for at most CAP seconds (and what is left), appending to LOG.
+step() {
+  local name=$1 log=$2 lim t0 rc=0
+  lim=$(limit "$3")
+  shift 3
+  if [ "$lim" -le 5 ]; then echo "$name: NOT RUN (no time left)" | tee -a "$S"; status=1; return 1; fi
   t0=$(date +%s)
   echo "== $name (limit ${lim}s): $*" >>"$log"
   timeout "$lim" "$@" >>"$log" 2>&1 || rc=$?
-  local verdict=PASS
-  [ "$rc" -eq 124 ] && verdict=TIMEOUT
-  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && verdict="FAIL (exit $rc)"
-  [ "$rc" -eq 77 ] && verdict="FAIL (skipped: exit 77)"
-  [ "$rc" -ne 0 ] && status=1
-  printf '%-44s %-24s %4ss\n' "$name" "$verdict" "$(($(date +%s) - t0))" | tee -a "$S"
+  record "$name" "$rc" "$(($(date +%s) - t0))"
+  return "$rc"
+}
+# Side by side: pstep NAME LOG COMMAND... starts COMMAND in the background with the limit given to
+# pstart CAP; pwait waits for all, then appends each log to its LOG in order and records each.
+P_DIR=$(mktemp -d)
+P_N=0
+P_LIM=0
+pstart() { P_LIM=$(limit "$1"); P_N=0; }
+pstep() {
+  local name=$1 log=$2 i=$P_N
+  shift 2
+  P_N=$((P_N + 1))
+  printf '%s\n%s\n' "$name" "$log" >"$P_DIR/$i.meta"
+  if [ "$P_LIM" -le 5 ]; then echo "124 0" >"$P_DIR/$i.rc"; return; fi
+  (
+    t0=$(date +%s) rc=0
+    echo "== $name (limit ${P_LIM}s): $*" >"$P_DIR/$i.log"
+    timeout "$P_LIM" "$@" >>"$P_DIR/$i.log" 2>&1 || rc=$?
+    echo "$rc $(($(date +%s) - t0))" >"$P_DIR/$i.rc"
+  ) &
+}
+pwait() {
+  wait
+  local i name log rc secs
+  for ((i = 0; i < P_N; i++)); do
+    { read -r name; read -r log; } <"$P_DIR/$i.meta"
+    read -r rc secs <"$P_DIR/$i.rc"
+    [ -f "$P_DIR/$i.log" ] && cat "$P_DIR/$i.log" >>"$log"
+    record "$name" "$rc" "$secs"
+  done
 }
 
-T=$O/tests.log
-step "cuda_parity (kernels vs cpu, both runs same bits)" "$T" 8 "$B/bin/cuda_parity"
-[ -x "$B/bin/cudnn_reference" ] && step "cudnn_reference (conv, bn vs cuDNN)" "$T" 5 "$B/bin/cudnn_reference"
-step "train_cuda_smoke (10k images, >95%, same bits)" "$T" 8 \
-  env NORMLAB_APP="$B/bin/mnist_norm" MNIST_DIR="$DATA" "$B/bin/train_cuda_smoke"
+# 1. Correctness, side by side (nothing here is timed).
+if want tests || want sanitizer; then
+  pstart 150
+  T=$O/tests.log Z=$O/sanitizer.log
+  if want tests; then
+    pstep "cuda_parity (kernels vs cpu, both runs same bits)" "$T" "$B/bin/cuda_parity"
+    [ -x "$B/bin/cudnn_reference" ] && pstep "cudnn_reference (conv, bn vs cuDNN)" "$T" "$B/bin/cudnn_reference"
+    pstep "train_cuda_smoke (10k images, >95%, same bits)" "$T" \
+      env NORMLAB_APP="$B/bin/mnist_norm" MNIST_DIR="$DATA" "$B/bin/train_cuda_smoke"
+  fi
+  if want sanitizer; then
+    for tool in memcheck racecheck initcheck synccheck; do
+      pstep "compute-sanitizer $tool cuda_parity" "$Z" \
+        compute-sanitizer --tool "$tool" --error-exitcode 1 "$B/bin/cuda_parity" "[conv],[norm],[pointwise]"
+    done
+  fi
+  pwait
+fi
 
-Z=$O/sanitizer.log
-for tool in memcheck racecheck initcheck synccheck; do
-  step "compute-sanitizer $tool cuda_parity" "$Z" 5 \
-    compute-sanitizer --tool "$tool" --error-exitcode 1 "$B/bin/cuda_parity" "[conv],[norm],[pointwise]"
-done
+# 2. Timed, one at a time.
+R=$O/runs
+if want profile; then
+  # Each launch synchronised (NORMLAB_CUDA_SYNC=1) so that the per-op times are the kernels'.
+  step "profile: one bn epoch, per-op times (synced)" "$O/train.log" 40 env NORMLAB_CUDA_SYNC=1 \
+    "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --profile --data "$DATA" --out "$R/profile-bn" &&
+    { echo "profile (one bn epoch, NORMLAB_CUDA_SYNC=1), top ops:"; head -12 "$R/profile-bn/profile.csv" | sed 's/^/  /'; } >>"$S"
+fi
+if want study; then
+  step "study: bn+l1, gn, ln x 20 epochs x $SEEDS seed(s), cuda" "$O/train.log" 240 \
+    "$B/bin/mnist_norm" --device cuda --norm bn,gn,ln --l1 1e-5 --epochs 20 --seeds "$SEEDS" --data "$DATA" --out "$R/study"
+  echo "mnist_norm --device cuda, per run: final test accuracy, mean epoch seconds, eval seconds per epoch:" >>"$S"
+  for r in $(find "$R/study" -name results.json 2>/dev/null | sort); do
+    python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('  %-14s %.2f%%  %.3f s  %.3f s' % ('/'.join(sys.argv[1].split('/')[-3:-1]), j['final_test_acc'], j['mean_epoch_seconds'], j['eval_seconds_per_epoch']))" "$r" >>"$S"
+  done
+fi
+if want repeat; then
+  # GN once more with the same seed: the whole training must give the same bits on the same GPU.
+  first=$(find "$R/study" -path '*gn*' -name model.ckpt 2>/dev/null | sort | head -1)
+  if step "repeat: gn x 20 epochs, seed 1, cuda" "$O/train.log" 90 \
+    "$B/bin/mnist_norm" --device cuda --norm gn --epochs 20 --data "$DATA" --out "$R/gn-again"; then
+    if [ -z "$first" ]; then
+      echo "repeat: no study gn checkpoint to compare with (run the study step first)" | tee -a "$S"
+    elif cmp -s "$first" "$R/gn-again/model.ckpt"; then
+      echo "repeat: gn model.ckpt byte-identical to $first (same seed, same bits)" | tee -a "$S"
+    else
+      echo "repeat: gn model.ckpt DIFFERS from $first" | tee -a "$S"
+      status=1
+    fi
+  fi
+fi
+[ -d "$R" ] && (cd "$O" && tar czf study.tgz runs && rm -rf runs)
 
-step "study: bn+l1, gn, ln x 20 epochs, --device cuda" "$O/train.log" 35 \
-  "$B/bin/mnist_norm" --device cuda --norm bn,gn,ln --l1 1e-5 --epochs 20 --data "$DATA" --out "$O/study"
-echo "mnist_norm --device cuda, per run: final test accuracy, mean epoch seconds, eval seconds per epoch:" >>"$S"
-for r in "$O"/study/*/results.json; do
-  [ -f "$r" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('  %-8s %.2f%%  %.3f s  %.3f s' % (sys.argv[1].split('/')[-2], j['final_test_acc'], j['mean_epoch_seconds'], j['eval_seconds_per_epoch']))" "$r" >>"$S"
-done
-(cd "$O" && tar czf study.tgz study 2>/dev/null && rm -rf study)
-
-[ -x "$B/bin/bench_kernels" ] && step "bench_kernels (ours vs cuDNN/cuBLAS)" "$O/bench_kernels.log" 10 \
-  "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
-[ -f "$O/bench_kernels.csv" ] && python3 scripts/bench-summary.py "$O/bench_kernels.csv" >>"$S"
+if want bench && [ -x "$B/bin/bench_kernels" ]; then
+  step "bench_kernels (ours vs cuDNN/cuBLAS/copy)" "$O/bench_kernels.log" 180 \
+    "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
+  [ -f "$O/bench_kernels.csv" ] && python3 scripts/bench-summary.py "$O/bench_kernels.csv" >>"$S"
+fi
 
 P=$O/torch.log
-for n in bn gn ln; do
-  l1=""
-  [ "$n" = bn ] && l1="--l1 1e-5"
-  for mode in eager compile; do
-    step "pytorch $mode $n (same model, batch, data)" "$P" 4 \
+for mode in eager compile; do
+  want "$mode" || continue
+  cap=45
+  [ "$mode" = compile ] && cap=100  # torch.compile's first epoch holds the compilation
+  for n in bn gn ln; do
+    l1=""
+    [ "$n" = bn ] && l1="--l1 1e-5"
+    step "pytorch $mode $n (same model, batch, data)" "$P" "$cap" \
       python3 scripts/bench_torch.py "$DATA" --device cuda --mode "$mode" --norm "$n" --rotate 7 --epochs 3 $l1
   done
 done
-echo "PyTorch median epoch (after the first), seconds:" >>"$S"
-grep -E '^torch |^median' "$P" | paste - - | sed 's/^/  /' >>"$S"
+if [ -f "$P" ]; then
+  echo "PyTorch median epoch (after the first), seconds:" >>"$S"
+  grep -E '^torch |^median' "$P" | paste - - | sed 's/^/  /' >>"$S"
+fi
+rm -rf "$P_DIR"
 echo "gpu-run: done in $(($(date +%s) - START)) s, exit $status; summary:"
 cat "$S"
 exit $status

@@ -5,7 +5,8 @@
 //      printing the max abs error; a row outside tolerance is reported FAILED and not timed;
 //   2. warms up (--warmup launches), then times --repeats launches one by one with CUDA events,
 //      flushing the L2 cache (a write of twice its size) before each, and reports the median;
-//   3. prints a table (µs, GFLOP/s or GB/s, % of DRAM peak, ratio to the reference) and writes CSV.
+//   3. prints its table line at once (µs, GFLOP/s or GB/s, % of DRAM peak, ratio to the reference),
+//      so a run cut short keeps what it measured, and writes the CSV at the end.
 // GB/s counts the bytes an ideal kernel must move (each input read once, each output written once);
 // FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass. The convolution and norm rows come once
 // per version of our kernels (kernels/cuda/versions.h: "conv fwd v1", "conv fwd v2", ...), each
@@ -144,10 +145,32 @@ class CopyPeer {
 };
 constexpr const char* kCopyRef = "cudaMemcpy D2D of the same bytes";
 
+// A row's rate (GFLOP/s or GB/s) and, for a byte rate, its % of the DRAM peak.
+double rate_of(const Row& r) { return r.median_us > 0 ? r.work / (r.median_us * 1e-6) / 1e9 : 0; }
+double pct_of(const Row& r, double peak) { return (!r.flops && rate_of(r) > 0) ? 100.0 * rate_of(r) / peak : 0; }
+
+// One table line (µs, rate, % of the DRAM peak, ratio, error, reference or note).
+void print_row(const Row& r, double peak) {
+  const double rate = rate_of(r), pct = pct_of(r, peak);
+  char rs[32], ps[16], ra[16], er[16];
+  std::snprintf(rs, sizeof rs, "%.1f %s", rate, r.flops ? "GF/s" : "GB/s");
+  std::snprintf(ps, sizeof ps, r.flops ? "-" : "%.0f%%", pct);
+  std::snprintf(ra, sizeof ra, r.ratio > 0 ? "%.2fx" : "-", r.ratio);
+  std::snprintf(er, sizeof er, r.max_abs_err >= 0 ? "%.1e" : "-", r.max_abs_err);
+  std::printf("%-24s %-28s %-8s %10.1f %10s %9s %8s %10s  %s\n", r.op.c_str(), r.shape.c_str(),
+              r.impl == "ours" ? "ours" : "ref", r.median_us, rs, ps, ra, er, (r.note.empty() ? r.ref : r.note).c_str());
+  std::fflush(stdout);  // a run stopped by a time limit keeps every row measured so far
+}
+
 struct Bench {
   Options o;
   L2Flush flush;
+  double peak;  // DRAM GB/s, for the % column
   std::vector<Row> rows;
+  void add(const Row& r) {
+    rows.push_back(r);
+    print_row(r, peak);
+  }
 
   // Validates (err <= tol), then times ours and, when given, the reference.
   void run(const std::string& op, const std::string& shape, double work, bool flops, double err, double tol,
@@ -155,7 +178,7 @@ struct Bench {
     Row r{op, shape, "ours", 0, 0, work, flops, 0, err, ref_name, ""};
     if (!(err <= tol)) {
       r.note = "FAILED validation (max abs err " + std::to_string(err) + " > " + std::to_string(tol) + ")";
-      rows.push_back(r);
+      add(r);
       return;
     }
     std::tie(r.median_us, r.min_us) = time_us(ours, o, flush);
@@ -163,10 +186,10 @@ struct Bench {
       Row q{op, shape, ref_name, 0, 0, work, flops, 0, -1, ref_name, ""};
       std::tie(q.median_us, q.min_us) = time_us(ref, o, flush);
       r.ratio = r.median_us / q.median_us;
-      rows.push_back(r);
-      rows.push_back(q);
+      add(r);
+      add(q);
     } else {
-      rows.push_back(r);
+      add(r);
     }
   }
 
@@ -355,44 +378,37 @@ int main(int argc, char** argv) {
         "GPU: %s; DRAM peak %.0f GB/s (from clock and bus width); %d repeats after %d warm-up launches, "
         "L2 flushed before each\n",
         cuda_device_name().c_str(), peak, o.repeats, o.warmup);
-    Bench b{o, {}, {}};
-    // The model's convolutions at batch 128 (layers/mnist_net.cpp), then the large shape.
-    std::vector<Conv2dShape> convs = {
-        {128, 1, 28, 28, 8, 3, 0},   {128, 8, 26, 26, 16, 3, 0}, {128, 16, 24, 24, 8, 1, 0}, {128, 8, 12, 12, 16, 3, 0},
-        {128, 16, 10, 10, 16, 3, 0}, {128, 16, 8, 8, 16, 3, 0},  {128, 16, 6, 6, 16, 3, 1},  {128, 16, 1, 1, 10, 1, 0}};
-    if (o.large) convs.push_back({256, 64, 56, 56, 64, 3, 1});
+    std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate", "% DRAM",
+                "ratio", "max err", "reference / note");
+    Bench b{o, {}, peak, {}};
+    // The model's layers at batch 128 (the default --arch 8,12,t8,m,12,16,16,12p, layers/mnist_net.h)
+    // first, then the large shape, its convolution last: version 1's weight gradient there is the
+    // slowest row, and a run stopped by a time limit keeps the rows before it.
+    const std::vector<Conv2dShape> convs = {
+        {128, 1, 28, 28, 8, 3, 0},   {128, 8, 26, 26, 12, 3, 0}, {128, 12, 24, 24, 8, 1, 0}, {128, 8, 12, 12, 12, 3, 0},
+        {128, 12, 10, 10, 16, 3, 0}, {128, 16, 8, 8, 16, 3, 0},  {128, 16, 6, 6, 12, 3, 1},  {128, 12, 1, 1, 10, 1, 0}};
     for (const auto& s : convs) bench_conv(b, s);
     struct NormShape {
       int N, C, H, W;
     };
-    std::vector<NormShape> norms = {{128, 8, 26, 26}, {128, 16, 24, 24}, {128, 16, 10, 10}, {128, 16, 6, 6}};
+    std::vector<NormShape> norms = {{128, 8, 26, 26}, {128, 12, 24, 24}, {128, 12, 10, 10},
+                                    {128, 16, 8, 8},  {128, 16, 6, 6},   {128, 12, 6, 6}};
     if (o.large) norms.push_back({256, 64, 56, 56});
     for (const auto& s : norms) {
       bench_bn(b, s.N, s.C, s.H, s.W);
       bench_gn_ln(b, s.N, s.C, s.H, s.W, 2, false);
       bench_gn_ln(b, s.N, s.C, s.H, s.W, 0, true);
     }
-    bench_pointwise(b, 128, 16, 24, 24);
+    bench_pointwise(b, 128, 12, 24, 24);
     if (o.large) bench_pointwise(b, 256, 64, 56, 56);
+    if (o.large) bench_conv(b, {256, 64, 56, 56, 64, 3, 1});
 
-    std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate", "% DRAM",
-                "ratio", "max err", "reference / note");
     std::ostringstream csv;
     csv << "op,shape,impl,median_us,min_us,rate,rate_unit,pct_dram_peak,ratio_ours_over_ref,max_abs_err,reference,"
            "note\n";
     for (const auto& r : b.rows) {
-      const double rate = r.median_us > 0 ? r.work / (r.median_us * 1e-6) / 1e9 : 0;
-      const double pct = (!r.flops && rate > 0) ? 100.0 * rate / peak : 0;
-      char rs[32], ps[16], ra[16], er[16];
-      std::snprintf(rs, sizeof rs, "%.1f %s", rate, r.flops ? "GF/s" : "GB/s");
-      std::snprintf(ps, sizeof ps, r.flops ? "-" : "%.0f%%", pct);
-      std::snprintf(ra, sizeof ra, r.ratio > 0 ? "%.2fx" : "-", r.ratio);
-      std::snprintf(er, sizeof er, r.max_abs_err >= 0 ? "%.1e" : "-", r.max_abs_err);
-      std::printf("%-24s %-28s %-8s %10.1f %10s %9s %8s %10s  %s\n", r.op.c_str(), r.shape.c_str(),
-                  r.impl == "ours" ? "ours" : "ref", r.median_us, rs, ps, ra, er,
-                  (r.note.empty() ? r.ref : r.note).c_str());
       csv << r.op << ',' << r.shape << ',' << '"' << r.impl << '"' << ',' << r.median_us << ',' << r.min_us << ','
-          << rate << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct << ',' << r.ratio << ',' << r.max_abs_err
+          << rate_of(r) << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct_of(r, peak) << ',' << r.ratio << ',' << r.max_abs_err
           << ',' << '"' << r.ref << '"' << ',' << '"' << r.note << '"' << '\n';
     }
     write_file_atomic(o.csv, csv.str());
