@@ -5,7 +5,7 @@
 #   scripts/gpu-run.sh                 every step; logs under $OUT (the device tool's folder), else runs/gpu-run
 #   scripts/gpu-run.sh --preflight     only the checks (also useful here: fails clearly without a GPU)
 #   scripts/gpu-run.sh --steps LIST    only the named steps, in this order, LIST a comma list of
-#        tests, sanitizer, profile, study, repeat, bench, eager, compile   (default: all of them)
+#        tests, sanitizer, profile, study, repeat, bench, ncu, eager, compile   (default: all of them)
 # Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
 # library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
@@ -13,11 +13,12 @@
 # synccheck over the parity tests — these check and time nothing, so they run side by side -> then
 # one at a time, since they are timed: profile (one BN epoch, each launch synchronised, per-op
 # times) -> study (bn+l1, gn, ln x 20 epochs, --device cuda) -> repeat (GN again, same seed: the
-# checkpoint must be byte-identical) -> bench (bench_kernels) -> eager, compile (the PyTorch
-# reference on the same model, batch and data on the same GPU).
+# checkpoint must be byte-identical) -> bench (bench_kernels) -> ncu (every kernel's GPU time over
+# a few training steps of a BN run, warm caches; scripts/ncu-summary.py groups it per step) ->
+# eager, compile (the PyTorch reference on the same model, batch and data on the same GPU).
 # Output (8 files at most, what the device tool brings back): summary.txt, tests.log,
 # sanitizer.log, train.log, study.tgz (every run folder, the profile), bench_kernels.log,
-# bench_kernels.csv, torch.log.
+# bench_kernels.csv, ncu.csv, torch.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${BUNDLE:-gpu-bundle}
@@ -26,7 +27,7 @@ BUDGET=${BUDGET:-570}
 SEEDS=${SEEDS:-1}
 START=$(date +%s)
 DATA=$B/data/mnist
-ALL=tests,sanitizer,profile,study,repeat,bench,eager,compile
+ALL=tests,sanitizer,profile,study,repeat,bench,ncu,eager,compile
 STEPS=$ALL
 preflight_only=0
 while [ $# -gt 0 ]; do
@@ -187,6 +188,16 @@ if want bench && [ -x "$B/bin/bench_kernels" ]; then
   step "bench_kernels (ours vs cuDNN/cuBLAS/copy)" "$O/bench_kernels.log" 180 \
     "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
   [ -f "$O/bench_kernels.csv" ] && python3 scripts/bench-summary.py "$O/bench_kernels.csv" >>"$S"
+fi
+
+if want ncu; then
+  # 25 steps of a BN run at batch 128; the kernels of steps ~10-13 (a step launches ~130), profiled
+  # one by one for their GPU time only, clocks as the card runs them (--clock-control none).
+  step "ncu: each kernel's GPU time, ~3 bn training steps" "$O/train.log" 120 \
+    "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 400 --csv \
+    --log-file "$O/ncu.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --train-limit 3200 \
+    --test-limit 500 --data "$DATA" --out "$O/ncu-run"
+  rm -rf "$O/ncu-run"
 fi
 
 P=$O/torch.log

@@ -1,7 +1,10 @@
-// A short real training run on the GPU (--device cuda): the first 10,000 training images, one
-// epoch at batch 32, each norm (BN, GN, LN) must exceed 95% test accuracy; the BN run is made twice
+// A short real training run on the GPU (--device cuda): the first 10,000 training images, three
+// epochs at batch 32, each norm (BN, GN, LN) must exceed 95% test accuracy; the BN run is made twice
 // and its metrics.csv (losses to 6 decimals, accuracies) must be identical: same seed, same bits on
 // the same GPU. Reports SKIPPED (exit 77) without a usable GPU or without $MNIST_DIR, never passed.
+// Why three epochs: with one, the one-cycle schedule is still warming up for most of the run and GN
+// and LN end at 84-91% (H100 2026-11-27: BN 96.50, GN 88.29, LN 91.13; CPU: 96.32, 89.05, 84.78);
+// after three the CPU gives 98.48, 97.20, 97.03, so 95% separates "learns" from "broken".
 //
 // In an emulation build (NORMLAB_CUDA_EMULATE) the same --device cuda path runs on the CPU
 // emulator, far slower (under CI's sanitizers about a minute per training step): 32 training
@@ -97,7 +100,7 @@ int main() {
 #ifdef NORMLAB_CUDA_EMULATE
   return emulated(dir, out);
 #endif
-  const std::string common = " --device cuda --train-limit 10000 --epochs 1 --batch 32 --data " + std::string(dir);
+  const std::string common = " --device cuda --train-limit 10000 --epochs 3 --batch 32 --data " + std::string(dir);
   bool ok = true;
   for (const char* norm : {"bn", "gn", "ln"}) {
     const fs::path o = out / norm;
@@ -109,7 +112,7 @@ int main() {
     const auto j = nlohmann::json::parse(is);
     const double acc = j.at("final_test_acc");
     std::printf(
-        "%s: test accuracy after 1 epoch on 10,000 images: %.2f%% (must exceed 95%%); cudaMalloc calls %lld "
+        "%s: test accuracy after 3 epochs on 10,000 images: %.2f%% (must exceed 95%%); cudaMalloc calls %lld "
         "(after epoch 1: %lld)\n",
         norm, acc, static_cast<long long>(j.value("cuda_mallocs_total", -1)),
         static_cast<long long>(j.value("cuda_mallocs_after_epoch1", -1)));

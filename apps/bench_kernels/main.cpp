@@ -224,9 +224,12 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
   const std::string name = conv_name(s), ref = "cuDNN (" + c.algorithms() + ")";
   c.forward(F(yr), C(x), C(w), nullptr);
   c.backward_data(F(dxr), C(dy), C(w));
-  c.backward_weight(F(dwr), nullptr, C(dy), C(x));
   cuda::for_each_version("conv2d", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
     const std::string tag = " v" + std::to_string(v);
+    // Weight gradients accumulate, cuDNN's too (beta = 1): the previous version's timed reference
+    // launches added into dwr, so it is recomputed from zero before this version is validated.
+    CUDA_CHECK(cudaMemset(F(dwr), 0, dwr.numel() * sizeof(float)));
+    c.backward_weight(F(dwr), nullptr, C(dy), C(x));
     cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
     b.run(
         "conv fwd" + tag, name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
