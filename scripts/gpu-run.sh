@@ -14,11 +14,11 @@
 # one at a time, since they are timed: profile (one BN epoch, each launch synchronised, per-op
 # times) -> study (bn+l1, gn, ln x 20 epochs, --device cuda) -> repeat (GN again, same seed: the
 # checkpoint must be byte-identical) -> bench (bench_kernels) -> ncu (every kernel's GPU time over
-# a few training steps of a BN run, warm caches; scripts/ncu-summary.py groups it per step) ->
+# a few training steps of a BN run; scripts/ncu-summary.py groups it per step) ->
 # eager, compile (the PyTorch reference on the same model, batch and data on the same GPU).
 # Output (8 files at most, what the device tool brings back): summary.txt, tests.log,
-# sanitizer.log, train.log, study.tgz (every run folder, the profile), bench_kernels.log,
-# bench_kernels.csv, ncu.csv, torch.log.
+# sanitizer.log, train.log, runs.tgz (every run folder, the profile, ncu.csv), bench_kernels.log,
+# bench_kernels.csv, torch.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${BUNDLE:-gpu-bundle}
@@ -182,8 +182,6 @@ if want repeat; then
     fi
   fi
 fi
-[ -d "$R" ] && (cd "$O" && tar czf study.tgz runs && rm -rf runs)
-
 if want bench && [ -x "$B/bin/bench_kernels" ]; then
   step "bench_kernels (ours vs cuDNN/cuBLAS/copy)" "$O/bench_kernels.log" 180 \
     "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
@@ -191,13 +189,15 @@ if want bench && [ -x "$B/bin/bench_kernels" ]; then
 fi
 
 if want ncu; then
-  # 25 steps of a BN run at batch 128; the kernels of steps ~10-13 (a step launches ~130), profiled
-  # one by one for their GPU time only, clocks as the card runs them (--clock-control none).
-  step "ncu: each kernel's GPU time, ~3 bn training steps" "$O/train.log" 120 \
-    "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 400 --csv \
-    --log-file "$O/ncu.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --train-limit 3200 \
-    --test-limit 500 --data "$DATA" --out "$O/ncu-run"
-  rm -rf "$O/ncu-run"
+  # 25 steps of a BN run at batch 128; the kernels of steps ~12-16 (a step launches 107), profiled
+  # one by one for their GPU time only, clocks as the card runs them (--clock-control none), caches
+  # flushed before each kernel (ncu's default --cache-control all).
+  step "ncu: each kernel's GPU time, ~4 bn training steps" "$O/train.log" 120 \
+    "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 500 --csv \
+    --log-file "$R/ncu.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --train-limit 3200 \
+    --test-limit 500 --data "$DATA" --out "$R/ncu-run"
+  rm -rf "$R/ncu-run"
+  [ -f "$R/ncu.csv" ] && python3 scripts/ncu-summary.py "$R/ncu.csv" >>"$S" 2>&1
 fi
 
 P=$O/torch.log
@@ -216,6 +216,7 @@ if [ -f "$P" ]; then
   echo "PyTorch median epoch (after the first), seconds:" >>"$S"
   grep -E '^torch |^median' "$P" | paste - - | sed 's/^/  /' >>"$S"
 fi
+[ -d "$R" ] && (cd "$O" && tar czf runs.tgz runs && rm -rf runs)
 rm -rf "$P_DIR"
 echo "gpu-run: done in $(($(date +%s) - START)) s, exit $status; summary:"
 cat "$S"
