@@ -45,6 +45,7 @@ void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::
 
 constexpr int kThreads = 256;  // default block size for element-wise kernels
 constexpr int kReduceThreads = 512;
+constexpr int kWarp = 32;  // threads per warp (the shuffles below assume it)
 
 inline int blocks_for(int64_t n, int threads = kThreads) {
   const int64_t b = (n + threads - 1) / threads;

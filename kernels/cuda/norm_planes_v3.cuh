@@ -25,7 +25,6 @@
 
 namespace normlab::cuda {
 namespace {
-constexpr int kWarp = 32;
 constexpr int kPlanesPerBlock = kThreads / kWarp;
 
 // part[(n * C + c) * 2 + {0, 1}] = s_dy, s_dyx of plane (n, c); its statistic is [n * G + c / (C / G)].

@@ -7,7 +7,7 @@ namespace normlab::cuda {
 namespace {
 std::vector<KernelVersions>& table() {
   static std::vector<KernelVersions> t = {
-      {"conv2d", 2, 2}, {"batchnorm", 2, 2}, {"groupnorm", 3, 3}, {"layernorm", 3, 3}};
+      {"conv2d", 2, 2}, {"batchnorm", 3, 3}, {"groupnorm", 3, 3}, {"layernorm", 3, 3}};
   return t;
 }
 KernelVersions& find(const std::string& op) {

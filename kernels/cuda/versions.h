@@ -15,6 +15,8 @@
 //   batchnorm 1: one block per channel (8-16 blocks for the model's layers)
 //            2: two-stage reductions over about 1024 blocks (channel x range of samples), combined
 //               per channel in a fixed order; element-wise normalization and dx passes
+//            3: version 2 with the second stage on one warp per channel instead of one thread
+//               (its partials read side by side, then added in a fixed butterfly)
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
