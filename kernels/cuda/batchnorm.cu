@@ -129,21 +129,28 @@ __global__ void bn_stats_partial(float* part, const float* x, int N, int C, int 
   }
 }
 
+// Channel c's statistics from its mean and M2 over M = N*HW values: mean, rstd, the running
+// statistics, and y's coefficients coef[c] = a, coef[C + c] = b. Both versions' finishing stages end so.
+__device__ inline void bn_write_stats(int c, float mu, float m2, float* mean, float* rstd, float* rmean, float* rvar,
+                                      float* coef, const float* gamma, const float* beta, int N, int C, int HW,
+                                      float eps, float momentum) {
+  const float M = float(N) * float(HW), var = m2 / M, rs = rsqrtf(var + eps);
+  mean[c] = mu;
+  rstd[c] = rs;
+  const float unbiased = M > 1 ? m2 / (M - 1) : var;
+  rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
+  rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
+  coef[c] = gamma[c] * rs;
+  coef[C + c] = beta[c] - gamma[c] * rs * mu;
+}
+
 // One thread per channel; coef[c] = a, coef[C + c] = b.
 __global__ void bn_stats_finish(float* mean, float* rstd, float* rmean, float* rvar, float* coef, const float* part,
                                 const float* gamma, const float* beta, int N, int C, int HW, Split rg, float eps,
                                 float momentum) {
   NL_GRID_LOOP(c, C) {
-    const float M = float(N) * float(HW);
     const MeanM2 st = combine_mean_m2(part + 2 * c, 2 * int64_t(C), rg, N, HW);
-    const float mu = st.mean, m2 = st.m2, var = m2 / M, rs = rsqrtf(var + eps);
-    mean[c] = mu;
-    rstd[c] = rs;
-    const float unbiased = M > 1 ? m2 / (M - 1) : var;
-    rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
-    rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
-    coef[c] = gamma[c] * rs;
-    coef[C + c] = beta[c] - gamma[c] * rs * mu;
+    bn_write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
   }
 }
 
@@ -175,8 +182,19 @@ __global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, 
   }
 }
 
-// One thread per channel: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
+// Channel c from its sums of dy and dy xhat: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
 // coef[c] = gamma rstd, coef[C + c] = -gamma rstd^2 sum(dy xhat) / M, coef[2C + c] = -gamma rstd sum(dy) / M.
+__device__ inline void bn_write_bwd(int c, float sdy, float sdyx, float* dgamma, float* dbeta, float* coef,
+                                    const float* rstd, const float* gamma, int N, int C, int HW) {
+  dbeta[c] += sdy;
+  dgamma[c] += sdyx;
+  const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
+  coef[c] = f;
+  coef[C + c] = -f * rstd[c] * sdyx / M;
+  coef[2 * C + c] = -f * sdy / M;
+}
+
+// One thread per channel.
 __global__ void bn_bwd_finish(float* dgamma, float* dbeta, float* coef, const float* part, const float* rstd,
                               const float* gamma, int N, int C, int HW, Split rg) {
   NL_GRID_LOOP(c, C) {
@@ -185,12 +203,7 @@ __global__ void bn_bwd_finish(float* dgamma, float* dbeta, float* coef, const fl
       sdy += part[(r * C + c) * 2];
       sdyx += part[(r * C + c) * 2 + 1];
     }
-    dbeta[c] += sdy;
-    dgamma[c] += sdyx;
-    const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
-    coef[c] = f;
-    coef[C + c] = -f * rstd[c] * sdyx / M;
-    coef[2 * C + c] = -f * sdy / M;
+    bn_write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
   }
 }
 
@@ -218,15 +231,7 @@ __global__ void bn_stats_finish_warp(float* mean, float* rstd, float* rmean, flo
     q += part[(r * C + c) * 2 + 1] + float(rg.size(r, N) * HW) * d * d;
   }
   const float m2 = warp_sum(q);
-  if (lane == 0) {
-    const float var = m2 / M, rs = rsqrtf(var + eps), unbiased = M > 1 ? m2 / (M - 1) : var;
-    mean[c] = mu;
-    rstd[c] = rs;
-    rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
-    rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
-    coef[c] = gamma[c] * rs;
-    coef[C + c] = beta[c] - gamma[c] * rs * mu;
-  }
+  if (lane == 0) bn_write_stats(c, mu, m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
 }
 
 __global__ void bn_bwd_finish_warp(float* dgamma, float* dbeta, float* coef, const float* part, const float* rstd,
@@ -239,14 +244,7 @@ __global__ void bn_bwd_finish_warp(float* dgamma, float* dbeta, float* coef, con
   }
   sdy = warp_sum(sdy);
   sdyx = warp_sum(sdyx);
-  if (lane == 0) {
-    dbeta[c] += sdy;
-    dgamma[c] += sdyx;
-    const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
-    coef[c] = f;
-    coef[C + c] = -f * rstd[c] * sdyx / M;
-    coef[2 * C + c] = -f * sdy / M;
-  }
+  if (lane == 0) bn_write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
 }
 
 bool use_v2() { return kernel_version("batchnorm") >= 2; }
