@@ -74,7 +74,10 @@ void conv_cases(std::vector<OpCase>& v) {
               // batch 1; odd sizes and channels; 1x1; the model's batch; > 12,288 weights (not staged in
               // shared memory by the CUDA kernel)
               S{1, 1, 28, 28, 8, 3, 0, false}, S{3, 13, 7, 9, 17, 3, 1, false}, S{2, 16, 24, 24, 8, 1, 0, false},
-              S{128, 16, 8, 8, 16, 3, 0, false}, S{2, 32, 6, 5, 48, 3, 1, false}})
+              S{128, 16, 8, 8, 16, 3, 0, false}, S{2, 32, 6, 5, 48, 3, 1, false},
+              // wider than 32 and 130 rows of width 1: the CUDA v3 weight gradient's column bands
+              // and its largest x band (130 x 3 values; kernels/cuda/conv2d.cu)
+              S{2, 3, 4, 40, 2, 3, 1, false}, S{1, 2, 130, 1, 3, 3, 1, false}})
     v.push_back({str("conv2d N=%d C=%d %dx%d K=%d %dx%d pad %d", c.N, c.C, c.H, c.W, c.K, c.R, c.R, c.pad), "conv",
                  c.fd, [c](Device d, DType dt) {
                    const Shape ys{c.N, c.K, c.H + 2 * c.pad - c.R + 1, c.W + 2 * c.pad - c.R + 1};

@@ -214,7 +214,8 @@ std::string conv_name(const Conv2dShape& s) {
 }
 
 // Every version of our convolution (kernels/cuda/versions.h) against the same cuDNN reference:
-// rows "conv fwd v1", "conv fwd v2", ...; the newest stays selected afterwards.
+// rows "conv fwd v1", "conv fwd v2", ... (a version that changes only the weight gradient gets
+// only its "conv bwd-weight" row); the newest stays selected afterwards.
 void bench_conv(Bench& b, const Conv2dShape& s) {
   const Shape xs{s.N, s.C, s.H, s.W}, ws{s.K, s.C, s.R, s.R}, ys{s.N, s.K, s.Ho(), s.Wo()};
   Tensor x = dev(rand_host(xs, 1)), w = dev(rand_host(ws, 2, 0.3)), dy = dev(rand_host(ys, 3));
@@ -230,22 +231,25 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
     // launches added into dwr, so it is recomputed from zero before this version is validated.
     CUDA_CHECK(cudaMemset(F(dwr), 0, dwr.numel() * sizeof(float)));
     c.backward_weight(F(dwr), nullptr, C(dy), C(x));
-    cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
-    b.run(
-        "conv fwd" + tag, name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
-        [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
-        [&] { c.forward(F(yr), C(x), C(w), nullptr); });
-    cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
-    b.run(
-        "conv bwd-data" + tag, name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
-        [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
+    if (cuda::conv2d_has_own_forward(v)) {  // else its forward and data-gradient rows would repeat v-1's
+      cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
+      b.run(
+          "conv fwd" + tag, name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
+          [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
+          [&] { c.forward(F(yr), C(x), C(w), nullptr); });
+      cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
+      b.run(
+          "conv bwd-data" + tag, name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
+          [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
+    }
     Tensor dw = dev_full(ws, 0.0);
     cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
     b.run(
         "conv bwd-weight" + tag, name, fl, true, max_abs_diff(dw, dwr), 1e-3 * std::sqrt(double(s.N) * s.Ho() * s.Wo()),
         ref, [&] { cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s); },
         [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
-    if (s.R == 1 && s.pad == 0) {  // a 1x1 convolution is a GEMM: cuBLAS as a second reference
+    // A 1x1 convolution is a GEMM: cuBLAS as a second reference.
+    if (cuda::conv2d_has_own_forward(v) && s.R == 1 && s.pad == 0) {
       Tensor yb = dev_empty(ys);
       ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K);
       b.run(

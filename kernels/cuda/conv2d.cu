@@ -1,4 +1,4 @@
-// CUDA conv2d, direct (no im2col buffer), in two versions (kernels/cuda/versions.h). Math:
+// CUDA conv2d, direct (no im2col buffer), in three versions (kernels/cuda/versions.h). Math:
 // kernels/conv2d.h. Both are deterministic (no atomics; every sum in a fixed order).
 //
 // Version 1, the plain one. Forward: one thread per output value, the block's filter bank staged in
@@ -20,6 +20,10 @@
 // S ranges of images: conv_wgrad_partial has one block per (k, c, range) that sums all R*R taps at
 // once (each thread R*R sums; dy and x read once per (k, c) instead of once per tap), and the bias
 // with the c = 0 blocks; conv_wgrad_finish adds the S partials of each weight in range order.
+//
+// Version 3: version 2's forward and data gradient; the weight gradient as a GEMM per block (a tile
+// of 8 x 8 (k, c) pairs over a range of images, dy and x staged in shared memory band by band), the
+// partials added by version 2's second kernel (conv_wgrad_gemm, below).
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
@@ -249,6 +253,109 @@ void wgrad_v2(float* dw, float* db, const float* dy, const float* x, const Conv2
   cuda_release(part);  // stream order: a later kernel that reuses it runs after these two
 }
 
+// ---- version 3: the weight gradient as a small GEMM per block ------------------------------------
+// dw[k][c*RR + tap] = sum over m = (n, i, j) of dy[n,k,i,j] * x[n,c, i+r-pad, j+q-pad]: a GEMM of
+// K x (C*R*R) with a reduction over all N*Ho*Wo output positions. Version 2 gives each (k, c) its own
+// block, so dy is read from L2 once per input channel and x once per output channel. Here a block
+// owns a tile of kKT output x kCT input channels and a range of images, and walks its images in
+// bands of at most kBandPos output positions (kBandW wide): it copies the band's dy (kKT channels)
+// and the x values under it (kCT channels, R-1 more rows and columns, zeros outside the image) to
+// shared memory once, then each thread, owning one (k, c) pair and one slice of the band's
+// positions (position p goes to slice p % slices), adds dy * x into its R*R tap sums in registers:
+//
+//   acc[r*R + q] += dys[kk][p] * xs[cc][pi + r][pj + q]        (the bias: accb += dys[kk][p])
+//
+// The slices' sums are then added in slice order, and conv_wgrad_finish adds the ranges' partials
+// in range order, as in version 2: deterministic, no atomics.
+constexpr int kBandPos = 128;  // output positions per band at most
+constexpr int kBandW = 32;     // band width at most; a wider map goes in column tiles
+// Shared-memory row strides, odd so that the 8 channels a warp reads side by side fall in 8
+// different banks. An x band of th x tw positions needs (th + R - 1) * (tw + R - 1) <= 128 + 256/tw
+// + 2 tw + 4 <= 390 values for th * tw <= 128, R <= 3.
+constexpr int kDyStride = kBandPos + 1, kXStride = 391;
+constexpr int kWgradV3Blocks = 256;  // about two blocks per SM of an H100
+
+struct Band {
+  int th, tw;  // band height and width (th * tw <= kBandPos, tw <= kBandW)
+};
+
+template <int R>
+__global__ void conv_wgrad_gemm(float* part, float* partb, const float* dy, const float* x, Conv2dShape s, Band b,
+                                int per) {
+  constexpr int RR = R * R;
+  NL_SHARED(float, dys, kKT * kDyStride);
+  NL_SHARED(float, xs, kCT * kXStride);
+  NL_SHARED(float, red, (RR + 1) * kThreads);
+  const int ctiles = (s.C + kCT - 1) / kCT;
+  const int k0 = int(blockIdx.x) / ctiles * kKT, c0 = int(blockIdx.x) % ctiles * kCT;
+  const int kn = s.K - k0 < kKT ? s.K - k0 : kKT, cn = s.C - c0 < kCT ? s.C - c0 : kCT;
+  const int pairs = kn * cn, slices = kThreads / pairs;  // launched with kThreads threads
+  const int t = int(threadIdx.x), pair = t % pairs, slice = t / pairs;
+  const int kk = pair / cn, cc = pair % cn;
+  const int range = int(blockIdx.y), n0 = range * per, n1 = n0 + per < s.N ? n0 + per : s.N;
+  const int Ho = s.Ho(), Wo = s.Wo();
+  float acc[RR], accb = 0.f;
+  for (int v = 0; v < RR; ++v) acc[v] = 0.f;
+  for (int n = n0; n < n1; ++n)
+    for (int i0 = 0; i0 < Ho; i0 += b.th)
+      for (int j0 = 0; j0 < Wo; j0 += b.tw) {
+        const int th = Ho - i0 < b.th ? Ho - i0 : b.th, tw = Wo - j0 < b.tw ? Wo - j0 : b.tw, np = th * tw;
+        const int xw = tw + R - 1, nx = (th + R - 1) * xw;
+        __syncthreads();  // every thread is done with the previous band
+        for (int e = t; e < kn * np; e += kThreads) {
+          const int ch = e / np, p = e % np;
+          dys[ch * kDyStride + p] = dy[((int64_t(n) * s.K + k0 + ch) * Ho + i0 + p / tw) * Wo + j0 + p % tw];
+        }
+        for (int e = t; e < cn * nx; e += kThreads) {
+          const int ch = e / nx, pi = e % nx / xw, pj = e % xw;
+          const int hi = i0 + pi - s.pad, wi = j0 + pj - s.pad;
+          const bool inside = hi >= 0 && hi < s.H && wi >= 0 && wi < s.W;
+          xs[ch * kXStride + pi * xw + pj] = inside ? x[((int64_t(n) * s.C + c0 + ch) * s.H + hi) * s.W + wi] : 0.f;
+        }
+        __syncthreads();
+        if (slice < slices)
+          for (int p = slice; p < np; p += slices) {
+            const float g = dys[kk * kDyStride + p];
+            const float* xp = xs + cc * kXStride + p / tw * xw + p % tw;
+            accb += g;
+            for (int r = 0; r < R; ++r)
+              for (int q = 0; q < R; ++q) acc[r * R + q] += g * xp[r * xw + q];
+          }
+      }
+  // The slices' sums, added in slice order by one thread per (pair, tap or bias).
+  for (int v = 0; v < RR; ++v) red[v * kThreads + t] = acc[v];
+  red[RR * kThreads + t] = accb;
+  __syncthreads();
+  for (int e = t; e < pairs * (RR + 1); e += kThreads) {
+    const int pr = e % pairs, v = e / pairs;
+    float sum = 0.f;
+    for (int sl = 0; sl < slices; ++sl) sum += red[v * kThreads + sl * pairs + pr];
+    const int k = k0 + pr / cn, c = c0 + pr % cn;
+    if (v < RR)
+      part[((int64_t(range) * s.K + k) * s.C + c) * RR + v] = sum;
+    else if (c == 0)
+      partb[range * s.K + k] = sum;
+  }
+}
+
+// The band: the full width up to kBandW, as many rows as fit kBandPos positions.
+Band band_for(const Conv2dShape& s) {
+  const int tw = s.Wo() < kBandW ? s.Wo() : kBandW, rows = kBandPos / tw;
+  return {s.Ho() < rows ? s.Ho() : rows, tw};
+}
+
+template <int R>
+void wgrad_v3(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  const int tiles = ((s.K + kKT - 1) / kKT) * ((s.C + kCT - 1) / kCT);
+  const int per = int(split_ranges(s.N, tiles, kWgradV3Blocks, s.N).per), ranges = (s.N + per - 1) / per;
+  const int nw = s.K * s.C * R * R;
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(ranges) * nw + std::size_t(ranges) * s.K)));
+  float* partb = part + std::size_t(ranges) * nw;
+  NL_LAUNCH(conv_wgrad_gemm<R>, dim3(tiles, ranges), kThreads, 0, part, partb, dy, x, s, band_for(s), per);
+  NL_LAUNCH(conv_wgrad_finish, blocks_for(nw + s.K), kThreads, 0, dw, db, part, partb, nw, s.K, ranges);
+  cuda_release(part);
+}
+
 bool use_v2() { return kernel_version("conv2d") >= 2; }
 }  // namespace
 
@@ -272,6 +379,7 @@ void conv2d_backward_data<float>(float* dx, const float* dy, const float* w, con
 }
 template <>
 void conv2d_backward_weight<float>(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  if (kernel_version("conv2d") >= 3) return s.R == 3 ? wgrad_v3<3>(dw, db, dy, x, s) : wgrad_v3<1>(dw, db, dy, x, s);
   if (use_v2()) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
   NL_LAUNCH(conv_bwd_weight, s.K * s.C * s.R * s.R, kReduceThreads, 0, dw, dy, x, s);
   if (db) {

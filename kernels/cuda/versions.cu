@@ -7,7 +7,7 @@ namespace normlab::cuda {
 namespace {
 std::vector<KernelVersions>& table() {
   static std::vector<KernelVersions> t = {
-      {"conv2d", 2, 2}, {"batchnorm", 3, 3}, {"groupnorm", 3, 3}, {"layernorm", 3, 3}};
+      {"conv2d", 3, 3}, {"batchnorm", 3, 3}, {"groupnorm", 3, 3}, {"layernorm", 3, 3}};
   return t;
 }
 KernelVersions& find(const std::string& op) {
@@ -24,6 +24,8 @@ std::vector<KernelVersions> kernel_versions() { return table(); }
 int kernel_version(const std::string& op) { return find(op).selected; }
 
 int kernel_version_count(const std::string& op) { return find(op).count; }
+
+bool conv2d_has_own_forward(int v) { return v <= 2; }
 
 void set_kernel_version(const std::string& op, int v) {
   KernelVersions& k = find(op);

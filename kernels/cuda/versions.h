@@ -12,6 +12,10 @@
 //               gradient is the same kernel with the weights transposed and turned by 180 degrees;
 //               the weight gradient is split over the batch (one block per (k, c, image range), all
 //               taps at once) and the partial sums are added in a fixed order by a second kernel.
+//            3: version 2's forward and data gradient; the weight gradient as a small GEMM per block:
+//               a tile of 8 x 8 (k, c) pairs over a range of images, dy and x staged in shared
+//               memory band by band and read from global memory once per channel tile, not once
+//               per (k, c); the same fixed-order second kernel.
 //   batchnorm 1: one block per channel (8-16 blocks for the model's layers)
 //            2: two-stage reductions over about 1024 blocks (channel x range of samples), combined
 //               per channel in a fixed order; element-wise normalization and dx passes
@@ -42,6 +46,11 @@ int kernel_version(const std::string& op);        // the selected one; throws st
 int kernel_version_count(const std::string& op);  // its versions are 1..count; throws likewise
 // Throws std::invalid_argument naming the op's versions when op or v is not one of them.
 void set_kernel_version(const std::string& op, int v);
+
+// Whether version v of conv2d has its own forward and data-gradient kernels (false: they are the
+// previous version's, as in version 3, which changes only the weight gradient). bench_kernels times
+// only the passes a version changes.
+bool conv2d_has_own_forward(int v);
 
 // Runs fn(v) with each version v = 1..count of op selected in turn, then selects again the version
 // that was selected before (also when fn throws): the tests and the benchmark loop over versions so.
