@@ -59,6 +59,24 @@ void penalty_forward(Tensor& value, int64_t slot, const Tensor& w, double l1, do
             T(l2));
 }
 
+void penalty_forward_segments(Tensor& value, const Tensor& w, const std::vector<int64_t>& begin, double l1,
+                              double l2) {
+  const char* op = "penalty_forward_segments";
+  const int64_t P = begin.empty() ? 0 : int64_t(begin.size()) - 1;
+  NL_CHECK(value.ndim() == 1 && P <= value.numel(), op, ": ", P, " segments into ", value.describe());
+  NL_CHECK(w.defined() && w.ndim() == 1, op, ": w must be 1-d, got ", w.describe());
+  check_same(op, w, "w", value, "value");
+  for (int64_t p = 0; p < P; ++p)
+    NL_CHECK(0 <= begin[p] && begin[p] <= begin[p + 1] && begin[p + 1] <= w.numel(), op, ": segment ", p, " [",
+             begin[p], ", ", begin[p + 1], ") is not within w's ", w.numel(), " elements in order");
+  for (int64_t p0 = 0; p0 < P; p0 += kMaxPenaltySegments) {  // launches of at most kMaxPenaltySegments
+    PenaltySegments seg{};
+    seg.count = int(P - p0 < kMaxPenaltySegments ? P - p0 : kMaxPenaltySegments);
+    for (int k = 0; k <= seg.count; ++k) seg.begin[k] = begin[p0 + k];
+    NL_KERNEL(penalty_forward_segments, op, w, (&value), value.data<T>() + p0, w.data<T>(), seg, T(l1), T(l2));
+  }
+}
+
 void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2) {
   check_shape("penalty_backward", "dw", dw, w.shape());
   NL_KERNEL(penalty_backward, "penalty_backward", w, (&dw), dw.data<T>(), w.data<T>(), w.numel(), T(l1), T(l2));

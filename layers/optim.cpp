@@ -17,10 +17,12 @@ Sgd::Sgd(std::vector<Var> params, const SgdConfig& cfg) : params_(std::move(para
         const Tensor& v = params_[i]->value;
         NL_CHECK(v.dtype() == first.dtype() && v.device() == first.device(), "Sgd: parameter ", params_[i]->name,
                  " is ", v.describe(), ", the first is ", first.describe(), "; one optimizer takes one dtype and device");
+        if (decay) decay_begin_.push_back(total);
         offset[i] = total;
         total += v.numel();
         if (decay) n_decay_ = total;
       }
+  if (!decay_begin_.empty()) decay_begin_.push_back(n_decay_);
   flat_value_ = Tensor::empty({total}, first.dtype(), first.device());
   flat_grad_ = Tensor::zeros({total}, first.dtype(), first.device());
   flat_velocity_ = Tensor::zeros({total}, first.dtype(), first.device());
@@ -46,14 +48,10 @@ void Sgd::step(double lr) {
 
 Tensor Sgd::penalty() const {
   if (cfg_.l1 == 0 && cfg_.weight_decay == 0) return {};
-  int64_t P = 0;
-  for (auto& p : params_) P += p->decay;
-  if (P == 0) return {};
-  const Tensor& first = params_.front()->value;
-  Tensor terms = Tensor::zeros({P}, first.dtype(), first.device());
-  int64_t slot = 0;
-  for (auto& p : params_)
-    if (p->decay) ops::penalty_forward(terms, slot++, p->value, cfg_.l1, cfg_.weight_decay);
+  if (decay_begin_.empty()) return {};
+  const int64_t P = int64_t(decay_begin_.size()) - 1;
+  Tensor terms = Tensor::zeros({P}, flat_value_.dtype(), flat_value_.device());
+  ops::penalty_forward_segments(terms, flat_value_, decay_begin_, cfg_.l1, cfg_.weight_decay);
   return terms;
 }
 

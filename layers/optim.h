@@ -7,7 +7,8 @@
 // adds l1 * sign(w) + weight_decay * w to the gradient of the first n_decay elements and updates
 // w and its velocity. Build the optimizer after the network is on its device (move_to), and do not
 // move it afterwards. penalty() gives the terms l1 * sum|w| + weight_decay/2 * sum w^2, one per
-// penalised parameter, on the parameters' device, that training adds to the reported loss.
+// penalised parameter, on the parameters' device, that training adds to the reported loss: one
+// launch of kernels/penalty.h's penalty_forward_segments over the front of the flat buffer.
 #pragma once
 #include <vector>
 
@@ -37,6 +38,7 @@ class Sgd {
   std::vector<Tensor> velocity_;  // views of flat_velocity_, one per parameter (checkpoints)
   Tensor flat_value_, flat_grad_, flat_velocity_;
   int64_t n_decay_ = 0;  // the penalised parameters' elements, at the front of the flat buffers
+  std::vector<int64_t> decay_begin_;  // penalised parameter p is flat elements [begin[p], begin[p+1])
   SgdConfig cfg_;
 };
 

@@ -279,6 +279,27 @@ void train_cases(std::vector<OpCase>& v) {
                    return r;
                  }});
   // Forward-only ops (no gradient to check): parity only.
+  // The penalty of consecutive segments of one buffer in one launch (the optimizer's terms): an
+  // empty and a one-element segment, a slot left alone after them; 40 segments take two launches.
+  for (auto [name, begin] :
+       {std::pair{"5 segments, one empty", std::vector<int64_t>{0, 1, 300, 300, 613, 1000}},
+        std::pair{"40 segments, two launches", [] {
+                    std::vector<int64_t> b;
+                    for (int64_t k = 0; k <= 40; ++k) b.push_back(25 * k);
+                    return b;
+                  }()}})
+    v.push_back({str("L1 + L2 penalty of %s", name), "train", false, [begin](Device d, DType dt) {
+                   const int64_t P = int64_t(begin.size()) - 1;
+                   Tensor w = away_from_zero({begin.back()}, 27, d, dt), value = filled({P + 1}, 0.25, d, dt);
+                   OpRun r;
+                   r.y_tol = {1e-5, 1e-5};
+                   r.forward = [=]() mutable {
+                     value.fill(0.25);
+                     ops::penalty_forward_segments(value, w, begin, 1e-3, 5e-4);
+                     return value;
+                   };
+                   return r;
+                 }});
   for (bool nesterov : {true, false})
     for (int64_t n_decay : {int64_t(0), int64_t(613)})  // the L1/L2 penalty fused in on the first 613 of 1000
       v.push_back({str("sgd step (%s, penalty on %lld of 1000)", nesterov ? "nesterov" : "plain momentum",

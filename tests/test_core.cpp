@@ -169,6 +169,18 @@ TEST_CASE("Sgd: one flat buffer, one step = the per-parameter penalty and step o
       CHECK_THAT(v[k], Catch::Matchers::WithinAbs(vr[k], 1e-6));
     }
   }
+  // penalty(): one term per convolution weight, in one launch over the flat buffer, the same bits
+  // as the per-tensor op on each weight (the same summation code), nothing for the others
+  const Tensor terms = opt.penalty();
+  std::vector<double> ref_terms;
+  for (auto& p : params)
+    if (p->decay) {
+      Tensor t = Tensor::zeros({1});
+      ops::penalty_forward(t, 0, p->value, oc.l1, oc.weight_decay);
+      ref_terms.push_back(t.get(0));
+    }
+  REQUIRE(ref_terms.size() >= 2);
+  CHECK(terms.to_vector() == ref_terms);
   // the parameters are views of the optimizer's buffer: the net's own state sees the update
   const auto first = (*net->state_dict().front().second).to_vector(), first_ref = w_ref.front().to_vector();
   for (std::size_t k = 0; k < first.size(); ++k) CHECK_THAT(first[k], Catch::Matchers::WithinAbs(first_ref[k], 1e-6));
