@@ -224,6 +224,20 @@ void dropout_backward(Tensor& dx, const Tensor& dy, double p, uint64_t seed) {
   NL_KERNEL(dropout_backward, "dropout_backward", dy, (&dx), dx.data<T>(), dy.data<T>(), dy.numel(), T(p), seed);
 }
 
+void relu_dropout_forward(Tensor& y, const Tensor& x, double p, uint64_t seed) {
+  NL_CHECK(p >= 0 && p < 1, "relu_dropout_forward: p must be in [0, 1), got ", p);
+  check_shape("relu_dropout_forward", "y", y, x.shape());
+  NL_KERNEL(relu_dropout_forward, "relu_dropout_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel(), T(p), seed);
+}
+
+void relu_dropout_backward(Tensor& dx, const Tensor& dy, const Tensor& y, double p) {
+  const char* op = "relu_dropout_backward";
+  NL_CHECK(p >= 0 && p < 1, op, ": p must be in [0, 1), got ", p);
+  check_shape(op, "dy", dy, y.shape());
+  check_shape(op, "dx", dx, y.shape());
+  NL_KERNEL(relu_dropout_backward, op, y, (&dx, &dy), dx.data<T>(), dy.data<T>(), y.data<T>(), y.numel(), T(p));
+}
+
 void gap_forward(Tensor& y, const Tensor& x) {
   check4("gap_forward", "x", x);
   check_shape("gap_forward", "y", y, {x.dim(0), x.dim(1), 1, 1});

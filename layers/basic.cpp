@@ -38,15 +38,40 @@ std::string Dropout::kind() const {
   return b;
 }
 
+namespace {
+// The mask seed of dropout layer `id` in the step of ctx.seed (Dropout and ReLUDropout alike).
+uint64_t dropout_seed(const Context& ctx, uint64_t id) {
+  uint64_t mix = ctx.seed ^ (id * 0x9E3779B97F4A7C15ull);
+  return splitmix64(mix);
+}
+}  // namespace
+
 Var Dropout::forward(const Var& x, Context& ctx) {
   if (!ctx.training || p_ == 0) return x;  // identity at evaluation
-  uint64_t mix = ctx.seed ^ (id_ * 0x9E3779B97F4A7C15ull);
-  const uint64_t seed = splitmix64(mix);
+  const uint64_t seed = dropout_seed(ctx, id_);
   Var y = make_var(Tensor::empty_like(x->value));
   ops::dropout_forward(y->value, x->value, p_, seed);
   if (ctx.tape && x->requires_grad)
     ctx.tape->record([x, y, p = p_, seed] {
       add_grad(*x, [&](Tensor& dx) { ops::dropout_backward(dx, y->grad, p, seed); });
+    });
+  return y;
+}
+
+std::string ReLUDropout::kind() const {
+  char b[40];
+  std::snprintf(b, sizeof b, "ReLU + Dropout(%.3g)", p_);
+  return b;
+}
+
+Var ReLUDropout::forward(const Var& x, Context& ctx) {
+  if (!ctx.training || p_ == 0) return ReLU().forward(x, ctx);  // dropout is the identity at evaluation
+  const uint64_t seed = dropout_seed(ctx, id_);
+  Var y = make_var(Tensor::empty_like(x->value));
+  ops::relu_dropout_forward(y->value, x->value, p_, seed);
+  if (ctx.tape && x->requires_grad)
+    ctx.tape->record([x, y, p = p_] {
+      add_grad(*x, [&](Tensor& dx) { ops::relu_dropout_backward(dx, y->grad, y->value, p); });
     });
   return y;
 }

@@ -1,4 +1,5 @@
-// Parameter-free layers: ReLU, 2x2 max pool, dropout, global average pool, flatten.
+// Parameter-free layers: ReLU, 2x2 max pool, dropout, ReLU + dropout fused, global average pool,
+// flatten.
 #pragma once
 #include "layers/module.h"
 
@@ -22,6 +23,21 @@ class Dropout : public Module {
   Dropout(double p, uint64_t id) : p_(p), id_(id) {}
   Var forward(const Var& x, Context& ctx) override;
   std::string kind() const override;
+
+ private:
+  double p_;
+  uint64_t id_;
+};
+
+// ReLU then dropout in one op each way (kernels/dropout.h relu_dropout): the same bits as ReLU
+// followed by Dropout(p, id). It counts as those two layers (layer_count() = 2), so the layers
+// after it keep their numbers, and checkpoints their buffer names.
+class ReLUDropout : public Module {
+ public:
+  ReLUDropout(double p, uint64_t id) : p_(p), id_(id) {}
+  Var forward(const Var& x, Context& ctx) override;
+  std::string kind() const override;
+  int layer_count() const override { return 2; }
 
  private:
   double p_;

@@ -16,8 +16,10 @@ std::unique_ptr<Sequential> build_mnist_net(const NetConfig& cfg, Rng& rng, DTyp
     net->add(std::make_unique<Conv2d>(cin, cout, 3, pad, false, rng, dtype));
     h = h + 2 * pad - 2;
     net->add(make_norm(cfg.norm, {cout, h, h}, cfg.norm_cfg, dtype));
-    net->add(std::make_unique<ReLU>());
-    if (drop && cfg.dropout > 0) net->add(std::make_unique<Dropout>(cfg.dropout, drop_id++));
+    if (drop && cfg.dropout > 0)  // ReLU then dropout, fused: one pass each way (layers/basic.h)
+      net->add(std::make_unique<ReLUDropout>(cfg.dropout, drop_id++));
+    else
+      net->add(std::make_unique<ReLU>());
   };
   // Parse every item first, so that a bad string fails before any layer is built.
   struct Item {

@@ -7,7 +7,8 @@
 //             Conv 16->16 3x3 (6x6)  norm ReLU drop    Conv 16->12 3x3 pad 1 (6x6) norm ReLU
 //   head      GlobalAvgPool  Conv 12->10 1x1  Flatten  -> logits [N, 10]
 // The string lists the body, left to right, as comma-separated items:
-//   N    Conv 3x3 (no padding) to N channels, then norm, ReLU and (if dropout > 0) Dropout
+//   N    Conv 3x3 (no padding) to N channels, then norm, ReLU and (if dropout > 0) Dropout — the
+//        last two as one fused layer, ReLUDropout (layers/basic.h), numbered as two
 //   Np   the same with padding 1 (the map keeps its size)
 //   tN   Conv 1x1 to N channels (a transition; no norm)
 //   m    MaxPool 2x2

@@ -20,8 +20,11 @@ std::vector<Var> Sequential::parameters() {
 
 std::vector<std::pair<std::string, Tensor*>> Sequential::buffers() {
   std::vector<std::pair<std::string, Tensor*>> out;
-  for (std::size_t i = 0; i < layers_.size(); ++i)
-    for (auto& [n, t] : layers_[i]->buffers()) out.emplace_back(std::to_string(i) + "." + n, t);
+  int number = 0;  // the layer number: a fused pair counts as its two layers (Module::layer_count)
+  for (auto& m : layers_) {
+    for (auto& [n, t] : m->buffers()) out.emplace_back(std::to_string(number) + "." + n, t);
+    number += m->layer_count();
+  }
   return out;
 }
 
@@ -48,6 +51,7 @@ std::string Sequential::summary(const Shape& input, DType dtype) {
   auto params = parameters();
   Var h = make_var(Tensor::zeros(input, dtype, params.empty() ? Device::cpu : params.front()->value.device()));
   int64_t total = 0;
+  int number = 0;  // the layer number, as in buffers()
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     h = layers_[i]->forward(h, ctx);
     int64_t np = 0;
@@ -56,9 +60,10 @@ std::string Sequential::summary(const Shape& input, DType dtype) {
     Shape s = h->value.shape();
     s[0] = -1;
     std::string ss = shape_str(s);
-    std::snprintf(line, sizeof line, "%-4zu %-46s %-18s %8lld\n", i, layers_[i]->kind().c_str(), ss.c_str(),
+    std::snprintf(line, sizeof line, "%-4d %-46s %-18s %8lld\n", number, layers_[i]->kind().c_str(), ss.c_str(),
                   static_cast<long long>(np));
     os << line;
+    number += layers_[i]->layer_count();
   }
   os << std::string(79, '-') << '\n' << "total parameters: " << total << '\n';
   return os.str();

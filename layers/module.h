@@ -26,6 +26,9 @@ class Module {
   virtual std::string kind() const = 0;  // e.g. "Conv2d(8->16, 3x3, pad 0)"
   virtual std::vector<Var> parameters() { return {}; }
   virtual std::vector<std::pair<std::string, Tensor*>> buffers() { return {}; }
+  // How many layers of a Sequential this module stands for: 2 for a fused pair (ReLUDropout), so
+  // that the layers after it keep their numbers in summary() and their buffers' checkpoint names.
+  virtual int layer_count() const { return 1; }
 };
 
 class Sequential : public Module {
@@ -35,7 +38,7 @@ class Sequential : public Module {
   std::string kind() const override { return "Sequential"; }
   std::vector<Var> parameters() override;
   std::vector<std::pair<std::string, Tensor*>> buffers() override;
-  Module& at(std::size_t i) { return *layers_[i]; }
+  Module& at(std::size_t i) { return *layers_[i]; }  // the i-th module added (not its layer number)
 
   int64_t num_parameters();
   // The model's tensors by checkpoint name: "param.<i>" for each parameter's value, in

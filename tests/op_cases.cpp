@@ -234,6 +234,21 @@ void pointwise_cases(std::vector<OpCase>& v) {
                    r.backward = [=](const Tensor& u) mutable { ops::dropout_backward(dx, u, 0.3, 99); };
                    return r;
                  }});
+  // ReLU and dropout fused (the model's pair): inputs off ReLU's kink; the backward reads y.
+  for (auto [s, fd] : {std::pair{Shape{3, 50}, true}, std::pair{odd, false}})
+    v.push_back({"relu + dropout p=0.3 " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
+                   Tensor x = away_from_zero(s, 28, d, dt), y = nans(s, d, dt);
+                   OpRun r;
+                   r.wrt = {input("x", x, {0, 0})};
+                   r.y_tol = {0, 0};
+                   r.forward = [=]() mutable {
+                     ops::relu_dropout_forward(y, x, 0.3, 99);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad;
+                   r.backward = [=](const Tensor& u) mutable { ops::relu_dropout_backward(dx, u, y, 0.3); };
+                   return r;
+                 }});
 }
 
 void train_cases(std::vector<OpCase>& v) {

@@ -2,6 +2,8 @@
 // runs it. Adding a layer to the framework = one line in module_cases(). Objective, sentinels and
 // tolerances as in tests/gradcheck.h: parameter gradients must ACCUMULATE onto kSentinel (the
 // check points straight at each parameter's grad), the input gradient is the one the tape assigns.
+#include <bit>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include "layers/autograd.h"
 #include "layers/basic.h"
 #include "layers/conv.h"
+#include "layers/mnist_net.h"
 #include "layers/norm.h"
 #include "tests/gradcheck.h"
 
@@ -46,6 +49,7 @@ std::vector<ModuleCase> module_cases() {
       {"ReLU", {2, 3, 3, 3}, [](Rng&) { return std::make_unique<ReLU>(); }, true},
       {"MaxPool2x2", {2, 2, 4, 4}, [](Rng&) { return std::make_unique<MaxPool2x2>(); }, true},
       {"Dropout 0.3", {2, 3, 4, 4}, [](Rng&) { return std::make_unique<Dropout>(0.3, 0); }},
+      {"ReLU + Dropout 0.3 (fused)", {2, 3, 4, 4}, [](Rng&) { return std::make_unique<ReLUDropout>(0.3, 0); }, true},
       {"GlobalAvgPool", {2, 3, 3, 2}, [](Rng&) { return std::make_unique<GlobalAvgPool>(); }},
       {"Flatten", {2, 3, 1, 1}, [](Rng&) { return std::make_unique<Flatten>(); }},
   };
@@ -83,4 +87,64 @@ TEST_CASE("every layer's gradients through its forward and the tape", "[grad][mo
       gradcheck(fwd, bwd, checked);
     }
   }
+}
+
+// The fused pair must be the same function, to the bit, as the two layers it replaces (so a
+// training's bits did not change when the model started using it): forward in training and in
+// evaluation, and the input gradient through the tape, in float on the CPU.
+TEST_CASE("ReLU + Dropout fused: the same bits as ReLU then Dropout", "[modules]") {
+  Rng rng(41);
+  Tensor x = Tensor::empty({4, 5, 7, 7});  // float32
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, rng.normal());
+  Tensor u = Tensor::empty_like(x);
+  for (int64_t i = 0; i < u.numel(); ++i) u.set(i, rng.normal());
+  auto run = [&](bool fused, bool training) {
+    ReLU relu;
+    Dropout drop(0.3, 2);
+    ReLUDropout both(0.3, 2);
+    Tape tape;
+    Context ctx{training ? &tape : nullptr, training, 77};
+    Var xv = make_var(x.clone());
+    Var y = fused ? both.forward(xv, ctx) : drop.forward(relu.forward(xv, ctx), ctx);
+    std::vector<double> out = y->value.to_vector();
+    if (training) {
+      y->grad = u.clone();
+      tape.backward();
+      const auto dx = xv->grad.to_vector();
+      out.insert(out.end(), dx.begin(), dx.end());
+    }
+    return out;
+  };
+  for (bool training : {true, false}) {
+    INFO("training " << training);
+    const auto a = run(true, training), b = run(false, training);
+    REQUIRE(a.size() == b.size());
+    int64_t zeros = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(std::bit_cast<uint64_t>(a[i]) == std::bit_cast<uint64_t>(b[i]));  // +0 and -0 told apart
+      zeros += a[i] == 0;
+    }
+    CHECK(zeros > 0);  // the ReLU (and in training the mask) zeroed something
+  }
+}
+
+// A fused module counts as the two layers it replaces: the model's batch-norm buffers keep the
+// checkpoint names they had when ReLU and Dropout were separate layers (conv, norm, ReLU, dropout
+// per block), so older checkpoints still load.
+TEST_CASE("ReLU + Dropout fused: layer numbers and buffer names as before", "[modules]") {
+  Rng rng(1);
+  NetConfig nc;
+  nc.norm = Norm::bn;
+  nc.dropout = 0.05;
+  auto net = build_mnist_net(nc, rng);
+  std::vector<std::string> names;
+  for (auto& [name, t] : net->buffers()) names.push_back(name);
+  // 8,12,t8,m,12,16,16,12p: the norms were layers 1, 5, 11, 15, 19 and 23
+  const std::vector<std::string> want = {"1.running_mean",  "1.running_var",  "5.running_mean",  "5.running_var",
+                                         "11.running_mean", "11.running_var", "15.running_mean", "15.running_var",
+                                         "19.running_mean", "19.running_var", "23.running_mean", "23.running_var"};
+  CHECK(names == want);
+  const std::string s = net->summary({1, 1, 28, 28}, DType::f32);
+  CHECK_THAT(s, Catch::Contains("2    ReLU + Dropout(0.05)") &&
+                    Catch::Contains("25   GlobalAvgPool"));
 }

@@ -18,30 +18,49 @@ T keep_or_zero(T v, bool keep) {
   return std::bit_cast<T>(std::bit_cast<U>(v) & (U(0) - U(keep)));
 }
 
-template <typename T>
+// out = in * scale where kept, else +0; with kRelu, max(in, 0) * scale (relu_dropout_forward).
+template <bool kRelu, typename T>
 void masked_scale(T* out, const T* in, int64_t n, T p, uint64_t seed) {
   // hash >= p * 2^32, as integers: the hash is whole, so comparing it with the threshold rounded up
   // is the same test as comparing it with p * 2^32 itself.
   const auto thr = static_cast<uint64_t>(std::ceil(std::ldexp(static_cast<double>(p), 32)));
   const T scale = T(1) / (T(1) - p);
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = keep_or_zero(in[i] * scale, uint64_t{hash_u32(seed, static_cast<uint64_t>(i))} >= thr);
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = kRelu ? (in[i] > T(0) ? in[i] : T(0)) : in[i];
+    out[i] = keep_or_zero(v * scale, uint64_t{hash_u32(seed, static_cast<uint64_t>(i))} >= thr);
+  }
 }
 }  // namespace
 
 template <typename T>
 void dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed) {
-  masked_scale(y, x, n, p, seed);
+  masked_scale<false>(y, x, n, p, seed);
 }
 template <typename T>
 void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed) {
-  masked_scale(dx, dy, n, p, seed);
+  masked_scale<false>(dx, dy, n, p, seed);
+}
+
+template <typename T>
+void relu_dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed) {
+  masked_scale<true>(y, x, n, p, seed);
+}
+
+template <typename T>
+void relu_dropout_backward(T* dx, const T* dy, const T* y, int64_t n, T p) {
+  const T scale = T(1) / (T(1) - p);
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) dx[i] = keep_or_zero(dy[i] * scale, y[i] > T(0));
 }
 
 template void dropout_forward<float>(float*, const float*, int64_t, float, uint64_t);
 template void dropout_forward<double>(double*, const double*, int64_t, double, uint64_t);
 template void dropout_backward<float>(float*, const float*, int64_t, float, uint64_t);
 template void dropout_backward<double>(double*, const double*, int64_t, double, uint64_t);
+template void relu_dropout_forward<float>(float*, const float*, int64_t, float, uint64_t);
+template void relu_dropout_forward<double>(double*, const double*, int64_t, double, uint64_t);
+template void relu_dropout_backward<float>(float*, const float*, const float*, int64_t, float);
+template void relu_dropout_backward<double>(double*, const double*, const double*, int64_t, double);
 
 }  // namespace normlab::cpu
