@@ -11,7 +11,7 @@ Sgd::Sgd(std::vector<Var> params, const SgdConfig& cfg) : params_(std::move(para
   // Slots: the penalised parameters first (in their order), then the others.
   std::vector<int64_t> offset(params_.size());
   int64_t total = 0;
-  for (bool decay : {true, false})
+  for (bool decay : {true, false}) {
     for (std::size_t i = 0; i < params_.size(); ++i)
       if (params_[i]->decay == decay) {
         const Tensor& v = params_[i]->value;
@@ -20,9 +20,9 @@ Sgd::Sgd(std::vector<Var> params, const SgdConfig& cfg) : params_(std::move(para
         if (decay) decay_begin_.push_back(total);
         offset[i] = total;
         total += v.numel();
-        if (decay) n_decay_ = total;
       }
-  if (!decay_begin_.empty()) decay_begin_.push_back(n_decay_);
+    if (decay && !decay_begin_.empty()) decay_begin_.push_back(total);  // the end of the last one
+  }
   flat_value_ = Tensor::empty({total}, first.dtype(), first.device());
   flat_grad_ = Tensor::zeros({total}, first.dtype(), first.device());
   flat_velocity_ = Tensor::zeros({total}, first.dtype(), first.device());
@@ -42,7 +42,8 @@ void Sgd::zero_grad() { flat_grad_.zero_(); }
 
 void Sgd::step(double lr) {
   const bool penalised = cfg_.l1 != 0 || cfg_.weight_decay != 0;
-  ops::sgd_step(flat_value_, flat_velocity_, flat_grad_, penalised ? n_decay_ : 0, cfg_.l1, cfg_.weight_decay, lr,
+  const int64_t n_decay = decay_begin_.empty() ? 0 : decay_begin_.back();
+  ops::sgd_step(flat_value_, flat_velocity_, flat_grad_, penalised ? n_decay : 0, cfg_.l1, cfg_.weight_decay, lr,
                 cfg_.momentum, cfg_.nesterov);
 }
 

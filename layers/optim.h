@@ -37,8 +37,9 @@ class Sgd {
   std::vector<Var> params_;
   std::vector<Tensor> velocity_;  // views of flat_velocity_, one per parameter (checkpoints)
   Tensor flat_value_, flat_grad_, flat_velocity_;
-  int64_t n_decay_ = 0;  // the penalised parameters' elements, at the front of the flat buffers
-  std::vector<int64_t> decay_begin_;  // penalised parameter p is flat elements [begin[p], begin[p+1])
+  // The penalised parameters, at the front of the flat buffers: parameter p is flat elements
+  // [decay_begin_[p], decay_begin_[p+1]); empty when there is none (back(): their element count).
+  std::vector<int64_t> decay_begin_;
   SgdConfig cfg_;
 };
 

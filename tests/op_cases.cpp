@@ -219,36 +219,32 @@ void pointwise_cases(std::vector<OpCase>& v) {
                    r.backward = [=](const Tensor& u) mutable { ops::gap_backward(dx, u); };
                    return r;
                  }});
-  // A fixed seed makes dropout a fixed linear map (the same mask on both devices).
-  for (auto [s, fd] : {std::pair{Shape{3, 50}, true}, std::pair{odd, false}})
-    v.push_back({"dropout p=0.3 " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
-                   Tensor x = randn(s, 20, d, dt), y = nans(s, d, dt);
-                   OpRun r;
-                   r.wrt = {input("x", x, {0, 0})};
-                   r.y_tol = {0, 0};
-                   r.forward = [=]() mutable {
-                     ops::dropout_forward(y, x, 0.3, 99);
-                     return y;
-                   };
-                   Tensor dx = r.wrt[0].grad;
-                   r.backward = [=](const Tensor& u) mutable { ops::dropout_backward(dx, u, 0.3, 99); };
-                   return r;
-                 }});
-  // ReLU and dropout fused (the model's pair): inputs off ReLU's kink; the backward reads y.
-  for (auto [s, fd] : {std::pair{Shape{3, 50}, true}, std::pair{odd, false}})
-    v.push_back({"relu + dropout p=0.3 " + shape_str(s), "pointwise", fd, [s](Device d, DType dt) {
-                   Tensor x = away_from_zero(s, 28, d, dt), y = nans(s, d, dt);
-                   OpRun r;
-                   r.wrt = {input("x", x, {0, 0})};
-                   r.y_tol = {0, 0};
-                   r.forward = [=]() mutable {
-                     ops::relu_dropout_forward(y, x, 0.3, 99);
-                     return y;
-                   };
-                   Tensor dx = r.wrt[0].grad;
-                   r.backward = [=](const Tensor& u) mutable { ops::relu_dropout_backward(dx, u, y, 0.3); };
-                   return r;
-                 }});
+  // A fixed seed makes dropout a fixed linear map (the same mask on both devices). Then ReLU and
+  // dropout fused (the model's pair): inputs off ReLU's kink; its backward reads y.
+  for (bool relu : {false, true})
+    for (auto [s, fd] : {std::pair{Shape{3, 50}, true}, std::pair{odd, false}})
+      v.push_back({std::string(relu ? "relu + " : "") + "dropout p=0.3 " + shape_str(s), "pointwise", fd,
+                   [s, relu](Device d, DType dt) {
+                     Tensor x = relu ? away_from_zero(s, 28, d, dt) : randn(s, 20, d, dt), y = nans(s, d, dt);
+                     OpRun r;
+                     r.wrt = {input("x", x, {0, 0})};
+                     r.y_tol = {0, 0};
+                     r.forward = [=]() mutable {
+                       if (relu)
+                         ops::relu_dropout_forward(y, x, 0.3, 99);
+                       else
+                         ops::dropout_forward(y, x, 0.3, 99);
+                       return y;
+                     };
+                     Tensor dx = r.wrt[0].grad;
+                     r.backward = [=](const Tensor& u) mutable {
+                       if (relu)
+                         ops::relu_dropout_backward(dx, u, y, 0.3);
+                       else
+                         ops::dropout_backward(dx, u, 0.3, 99);
+                     };
+                     return r;
+                   }});
 }
 
 void train_cases(std::vector<OpCase>& v) {

@@ -243,14 +243,25 @@ __global__ void conv_wgrad_finish(float* dw, float* db, const float* part, const
 constexpr int kWgradBlocks = 1024;
 int images_per_range(const Conv2dShape& s) { return int(split_ranges(s.N, int64_t(s.K) * s.C, kWgradBlocks, s.N).per); }
 
-template <int R>
-void wgrad_v2(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
-  const int per = images_per_range(s), ranges = (s.N + per - 1) / per, nw = s.K * s.C * R * R;
+// The weight gradient's two stages, shared by versions 2 and 3: partial(part, partb) launches the
+// kernel that writes each of the `ranges` ranges' partial sums (part[range][k][c][tap],
+// partb[range][k]); conv_wgrad_finish adds them in range order.
+template <class Partial>
+void wgrad_two_stage(float* dw, float* db, const Conv2dShape& s, int ranges, Partial&& partial) {
+  const int nw = s.K * s.C * s.R * s.R;
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(ranges) * nw + std::size_t(ranges) * s.K)));
   float* partb = part + std::size_t(ranges) * nw;
-  NL_LAUNCH(conv_wgrad_partial<R>, dim3(s.K * s.C, ranges), kThreads, 0, part, partb, dy, x, s, per);
+  partial(part, partb);
   NL_LAUNCH(conv_wgrad_finish, blocks_for(nw + s.K), kThreads, 0, dw, db, part, partb, nw, s.K, ranges);
   cuda_release(part);  // stream order: a later kernel that reuses it runs after these two
+}
+
+template <int R>
+void wgrad_v2(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  const int per = images_per_range(s), ranges = (s.N + per - 1) / per;
+  wgrad_two_stage(dw, db, s, ranges, [&](float* part, float* partb) {
+    NL_LAUNCH(conv_wgrad_partial<R>, dim3(s.K * s.C, ranges), kThreads, 0, part, partb, dy, x, s, per);
+  });
 }
 
 // ---- version 3: the weight gradient as a small GEMM per block ------------------------------------
@@ -348,12 +359,9 @@ template <int R>
 void wgrad_v3(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
   const int tiles = ((s.K + kKT - 1) / kKT) * ((s.C + kCT - 1) / kCT);
   const int per = int(split_ranges(s.N, tiles, kWgradV3Blocks, s.N).per), ranges = (s.N + per - 1) / per;
-  const int nw = s.K * s.C * R * R;
-  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(ranges) * nw + std::size_t(ranges) * s.K)));
-  float* partb = part + std::size_t(ranges) * nw;
-  NL_LAUNCH(conv_wgrad_gemm<R>, dim3(tiles, ranges), kThreads, 0, part, partb, dy, x, s, band_for(s), per);
-  NL_LAUNCH(conv_wgrad_finish, blocks_for(nw + s.K), kThreads, 0, dw, db, part, partb, nw, s.K, ranges);
-  cuda_release(part);
+  wgrad_two_stage(dw, db, s, ranges, [&](float* part, float* partb) {
+    NL_LAUNCH(conv_wgrad_gemm<R>, dim3(tiles, ranges), kThreads, 0, part, partb, dy, x, s, band_for(s), per);
+  });
 }
 
 bool use_v2() { return kernel_version("conv2d") >= 2; }
