@@ -5,7 +5,9 @@
 //   check_launch(name)  after every kernel launch (kernels/cuda/common.cuh's launch() calls it):
 //                       checks the launch, and when the environment sets NORMLAB_CUDA_SYNC=1 (the
 //                       debug switch) synchronizes the device so that an asynchronous fault is
-//                       reported at the launch that caused it.
+//                       reported at the launch that caused it (not while the stream captures a
+//                       CUDA Graph, where nothing runs and a wait would break the capture).
+//   cuda_stream()       the one stream every kernel, copy and fill runs on (core/device_cuda.cpp).
 // In an emulation build (NORMLAB_CUDA_EMULATE) the runtime API comes from the emulator.
 #pragma once
 #ifdef NORMLAB_CUDA_EMULATE
@@ -43,9 +45,20 @@ inline bool cuda_sync_debug() {
   } while (0)
 
 namespace normlab {
+// The stream of all the backend's work, created on first use. It is a blocking stream, so the
+// synchronous copies (cudaMemcpy, on the legacy stream) still wait for the kernels before them;
+// an explicit stream, not the legacy one, so that it can be captured into a CUDA Graph
+// (core/cuda_graph.h).
+cudaStream_t cuda_stream();
+
+inline bool cuda_capturing() {
+  cudaStreamCaptureStatus s = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(cuda_stream(), &s) == cudaSuccess && s != cudaStreamCaptureStatusNone;
+}
+
 inline void check_launch(const char* kernel) {
   cudaError_t e = cudaGetLastError();
-  if (e == cudaSuccess && cuda_sync_debug()) e = cudaDeviceSynchronize();
+  if (e == cudaSuccess && cuda_sync_debug() && !cuda_capturing()) e = cudaDeviceSynchronize();
   if (e != cudaSuccess)
     throw CudaError(detail::concat("CUDA error '", cudaGetErrorString(e), "' launching kernel ", kernel));
 }

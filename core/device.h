@@ -8,12 +8,21 @@
 // calls cudaMalloc only during its first step and never calls cudaFree. cuda_memory_stats() reports
 // how often cudaMalloc was really called, so tests and the app can show it.
 //
-// All copies and fills run on the default stream, in order with the kernels. Copies to the host
-// wait for the work before them (that is the only way to read a result); copies from the host of
-// pageable memory return once the data is staged, so the caller may reuse the host buffer.
+// All copies and fills run on the backend's one stream (cuda_stream(), core/cuda_check.h), in order
+// with the kernels. Copies to the host wait for the work before them (that is the only way to read
+// a result); copies from the host of pageable memory return once the data is staged, so the caller
+// may reuse the host buffer.
+//
+// CUDA Graphs (CudaGraph below): capture() runs a function with the stream in capture mode, so
+// that the kernels, fills and device-to-device copies it issues are recorded, not run; replay()
+// runs them all with one launch. A graph replays the addresses it captured, so while it lives the
+// allocator keeps every block the capture allocated or released out of the free lists: a tensor
+// that dies during or after the capture does not hand its memory to another. Inside a capture
+// nothing may wait for the device or copy from the host (the capture fails with the CUDA error).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace normlab {
@@ -36,5 +45,26 @@ struct CudaMemoryStats {
   std::size_t in_use = 0;    // bytes handed out and not yet released
 };
 CudaMemoryStats cuda_memory_stats();
+
+class CudaGraph {
+ public:
+  CudaGraph() = default;
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  ~CudaGraph();
+  // Records what fn() issues on the stream as this graph (replacing any previous one); nothing of
+  // it runs. Throws the CUDA error when fn() did something a capture cannot hold.
+  void capture(const std::function<void()>& fn);
+  void replay();                            // runs the graph once, asynchronously
+  bool ready() const { return exec_ != nullptr; }
+  std::size_t nodes() const { return nodes_; }  // kernels, fills and copies in the graph
+  void reset();                             // destroys the graph and gives its memory back
+
+ private:
+  void* graph_ = nullptr;  // cudaGraph_t
+  void* exec_ = nullptr;   // cudaGraphExec_t
+  std::size_t nodes_ = 0;
+  int pool_ = 0;  // the allocator's id of the memory this graph holds (0: none)
+};
 
 }  // namespace normlab

@@ -1,6 +1,6 @@
-// core/device.h for CUDA builds: the CUDA runtime calls behind device tensors, and the caching
+// core/device.h for CUDA builds: the CUDA runtime calls behind device tensors, the caching
 // allocator (free lists keyed by rounded size; blocks are reused, never cudaFree'd while the
-// program runs).
+// program runs), the backend's stream and CUDA Graphs.
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
@@ -26,8 +26,33 @@ std::size_t round_size(std::size_t bytes) {
   return (std::max<std::size_t>(bytes, 1) + q - 1) / q * q;
 }
 
+// While a graph captures, every block it allocates, and every block released during the capture
+// (the graph may have used it before), joins the graph's pool: a block of a pool never goes back to
+// a free list while its graph lives, even when its tensor dies. When the graph is reset, the pool's
+// released blocks go to the free lists and the others stay with their tensors.
 class CachingAllocator {
  public:
+  int begin_capture() {
+    std::lock_guard<std::mutex> lock(mu_);
+    capturing_ = ++last_pool_;
+    pools_[capturing_];
+    return capturing_;
+  }
+  void end_capture() {
+    std::lock_guard<std::mutex> lock(mu_);
+    capturing_ = 0;
+  }
+  void drop_pool(int pool) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(pool);
+    if (it == pools_.end()) return;
+    for (const auto& [p, b] : it->second) {
+      pool_of_.erase(p);
+      if (b.released) free_[b.size].push_back(p);
+    }
+    pools_.erase(it);
+  }
+
   void* alloc(std::size_t bytes) {
     const std::size_t size = round_size(bytes);
     std::lock_guard<std::mutex> lock(mu_);
@@ -50,8 +75,13 @@ class CachingAllocator {
     }
     size_of_[p] = size;
     stats_.in_use += size;
+    if (capturing_) {
+      pools_[capturing_][p] = {size, false};
+      pool_of_[p] = capturing_;
+    }
 #ifdef NORMLAB_CUDA_EMULATE
-    CUDA_CHECK(cudaMemset(p, 0xff, size));
+    // (on the stream: inside a capture the graph refills the block with NaN at every replay)
+    CUDA_CHECK(cudaMemsetAsync(p, 0xff, size, cuda_stream()));
 #endif
     return p;
   }
@@ -60,9 +90,17 @@ class CachingAllocator {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = size_of_.find(p);
     if (it == size_of_.end()) return;  // not ours (cannot happen through Tensor)
-    stats_.in_use -= it->second;
-    free_[it->second].push_back(p);
+    const std::size_t size = it->second;
+    stats_.in_use -= size;
     size_of_.erase(it);
+    if (auto g = pool_of_.find(p); g != pool_of_.end()) {
+      pools_[g->second][p].released = true;  // the graph keeps it
+    } else if (capturing_) {
+      pools_[capturing_][p] = {size, true};
+      pool_of_[p] = capturing_;
+    } else {
+      free_[size].push_back(p);
+    }
   }
 
   CudaMemoryStats stats() {
@@ -82,9 +120,16 @@ class CachingAllocator {
     }
   }
 
+  struct PoolBlock {
+    std::size_t size;
+    bool released;  // its tensor is gone: only the graph uses it
+  };
   std::mutex mu_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
-  std::unordered_map<void*, std::size_t> size_of_;
+  std::unordered_map<void*, std::size_t> size_of_;  // blocks in use
+  std::unordered_map<int, std::unordered_map<void*, PoolBlock>> pools_;
+  std::unordered_map<void*, int> pool_of_;
+  int capturing_ = 0, last_pool_ = 0;
   CudaMemoryStats stats_;
 };
 
@@ -121,20 +166,83 @@ std::string cuda_device_name() {
 void* cuda_alloc(std::size_t bytes) { return allocator().alloc(bytes); }
 void cuda_release(void* p) { allocator().release(p); }
 
+cudaStream_t cuda_stream() {
+  static cudaStream_t s = [] {
+    cudaStream_t c = nullptr;
+    CUDA_CHECK(cudaStreamCreate(&c));  // blocking: the legacy stream's copies wait for it
+    return c;
+  }();
+  return s;
+}
+
 void cuda_copy(void* dst, const void* src, std::size_t bytes, bool dst_device, bool src_device) {
   if (bytes == 0) return;
   const cudaMemcpyKind kind = dst_device ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                          : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   if (kind == cudaMemcpyDeviceToDevice)
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, nullptr));  // stays in stream order, no host wait
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda_stream()));  // stays in stream order, no host wait
   else
     CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
 }
 
 void cuda_memset_zero(void* p, std::size_t bytes) {
-  if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, nullptr));
+  if (bytes) CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_stream()));
 }
 
 CudaMemoryStats cuda_memory_stats() { return allocator().stats(); }
+
+CudaGraph::~CudaGraph() {
+  try {
+    reset();
+  } catch (const CudaError& e) {  // a sticky fault of the device: nothing left to release
+    std::fprintf(stderr, "normlab: destroying a CUDA graph: %s\n", e.what());
+  }
+}
+
+void CudaGraph::reset() {
+  if (exec_) CUDA_CHECK(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)));
+  if (graph_) CUDA_CHECK(cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)));
+  exec_ = graph_ = nullptr;
+  nodes_ = 0;
+  if (pool_) {
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));  // a replay may still use the pool's blocks
+    allocator().drop_pool(pool_);
+  }
+  pool_ = 0;
+}
+
+void CudaGraph::capture(const std::function<void()>& fn) {
+  reset();
+  cudaStream_t s = cuda_stream();
+  pool_ = allocator().begin_capture();
+  // Relaxed: the allocator may call cudaMalloc inside the capture (its blocks then stay with the graph).
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+  cudaGraph_t g = nullptr;
+  try {
+    fn();
+  } catch (...) {
+    (void)cudaStreamEndCapture(s, &g);
+    (void)cudaGetLastError();
+    if (g) (void)cudaGraphDestroy(g);
+    allocator().end_capture();
+    reset();
+    throw;
+  }
+  const cudaError_t e = cudaStreamEndCapture(s, &g);
+  allocator().end_capture();
+  if (e != cudaSuccess) reset();
+  CUDA_CHECK(e);
+  graph_ = g;
+  CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &nodes_));
+  cudaGraphExec_t x = nullptr;
+  CUDA_CHECK(cudaGraphInstantiate(&x, g, 0));
+  exec_ = x;
+}
+
+void CudaGraph::replay() {
+  NL_CHECK(exec_, "CudaGraph::replay before capture");
+  CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), cuda_stream()));
+  check_launch("a CUDA graph");
+}
 
 }  // namespace normlab

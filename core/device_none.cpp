@@ -20,5 +20,9 @@ void cuda_release(void*) {}
 void cuda_copy(void*, const void*, std::size_t, bool, bool) { no_cuda(); }
 void cuda_memset_zero(void*, std::size_t) { no_cuda(); }
 CudaMemoryStats cuda_memory_stats() { return {}; }
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::capture(const std::function<void()>&) { no_cuda(); }
+void CudaGraph::replay() { no_cuda(); }
+void CudaGraph::reset() {}
 
 }  // namespace normlab

@@ -3,7 +3,9 @@
 // NaN-filled new device memory — and its detectors, each of which must fail the launch with a
 // message that names the kernel, the block, the thread and the line: barrier divergence, a shuffle
 // lane that never arrives, a read from a lane outside the mask, launch limits, and a race (a
-// missing barrier) that shows up as different bits in forward and reverse thread order.
+// missing barrier) that shows up as different bits in forward and reverse thread order; and stream
+// capture (CUDA Graphs): captured work does not run, a graph replays it in order with the captured
+// arguments, and what breaks a capture on a GPU breaks it here.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <string>
@@ -57,6 +59,10 @@ __global__ void shuffle_outside_mask(int* out) {
 __global__ void read_shared_unwritten(float* out) {
   NL_SHARED(float, s, 32);
   out[threadIdx.x] = s[threadIdx.x];
+}
+__global__ void axpb(float* y, const float* x, float a, float b, int n) {  // y = a x + b
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = a * x[i] + b;
 }
 __global__ void dynamic_touch(float* out) {
   NL_DYNAMIC_SHARED(float, s);
@@ -181,4 +187,68 @@ TEST_CASE("emulator: launch limits fail as CUDA's do", "[cuda-emu]") {
   CHECK(cudaMemcpy(out, out + 1000, 100 * sizeof(float), cudaMemcpyDeviceToDevice) == cudaErrorInvalidValue);
   cudaDeviceReset();
   cudaFree(out);
+}
+
+TEST_CASE("emulator: stream capture records, a graph replays in order with the captured arguments", "[cuda-emu]") {
+  const int n = 40;
+  float* x = dev<float>(n);
+  float* y = dev<float>(n);
+  std::vector<float> h(n);
+  for (int i = 0; i < n; ++i) h[i] = float(i);
+  CUDA_CHECK(cudaMemcpy(x, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+  cudaStream_t s = cuda_stream();
+  float a = 2.f;
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+  cudaStreamCaptureStatus st{};
+  CUDA_CHECK(cudaStreamIsCapturing(s, &st));
+  CHECK(st == cudaStreamCaptureStatusActive);
+  CUDA_CHECK(cudaMemsetAsync(y, 0, n * sizeof(float), s));
+  NL_LAUNCH(axpb, 2, 32, 0, y, x, a, 1.f, n);   // y = 2x + 1
+  NL_LAUNCH(axpb, 2, 32, 0, x, y, a, 0.f, n);   // x = 2y
+  a = 100.f;                                    // the graph keeps the value captured
+  cudaGraph_t g = nullptr;
+  CUDA_CHECK(cudaStreamEndCapture(s, &g));
+  REQUIRE(g != nullptr);
+  CHECK(host(x, n)[3] == 3.f);  // nothing ran during the capture
+  std::size_t nodes = 0;
+  CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &nodes));
+  CHECK(nodes == 3);
+  cudaGraphExec_t e = nullptr;
+  CUDA_CHECK(cudaGraphInstantiate(&e, g, 0));
+  CUDA_CHECK(cudaGraphLaunch(e, s));
+  CHECK(host(x, n)[3] == 14.f);  // 2 (2*3 + 1)
+  CUDA_CHECK(cudaGraphLaunch(e, s));
+  CHECK(host(x, n)[3] == 58.f);  // 2 (2*14 + 1): replayed on the new values, with a = 2
+  CUDA_CHECK(cudaGraphExecDestroy(e));
+  CUDA_CHECK(cudaGraphDestroy(g));
+  cudaFree(x);
+  cudaFree(y);
+}
+
+TEST_CASE("emulator: what a GPU refuses during a capture invalidates it", "[cuda-emu]") {
+  float* y = dev<float>(8);
+  cudaStream_t s = cuda_stream();
+  const auto broken = [&](auto&& f, cudaError_t want) {
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    CHECK(f() == want);
+    cudaGraph_t g = nullptr;
+    CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated);
+    CHECK(g == nullptr);
+    cudaDeviceReset();
+  };
+  float h[8] = {};
+  broken([&] { return cudaMemcpy(y, h, sizeof h, cudaMemcpyHostToDevice); }, cudaErrorStreamCaptureImplicit);
+  broken([&] { return cudaMemsetAsync(y, 0, sizeof h, nullptr); }, cudaErrorStreamCaptureImplicit);
+  broken([&] { return cudaDeviceSynchronize(); }, cudaErrorStreamCaptureUnsupported);
+  broken([&] { void* p = nullptr; return cudaMalloc(&p, 16); }, cudaErrorStreamCaptureUnsupported);
+  broken([&] { return cudaMemcpyAsync(y, h, sizeof h, cudaMemcpyHostToDevice, s); }, cudaErrorStreamCaptureUnsupported);
+  // In the relaxed mode cudaMalloc is allowed (the allocator's blocks then belong to the graph).
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+  void* p = nullptr;
+  CHECK(cudaMalloc(&p, 16) == cudaSuccess);
+  cudaGraph_t g = nullptr;
+  CHECK(cudaStreamEndCapture(s, &g) == cudaSuccess);
+  CUDA_CHECK(cudaGraphDestroy(g));
+  cudaFree(p);
+  cudaFree(y);
 }

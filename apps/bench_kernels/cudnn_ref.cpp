@@ -9,6 +9,7 @@ cudnnHandle_t cudnn() {
   static cudnnHandle_t h = [] {
     cudnnHandle_t x{};
     CUDNN_CHECK(cudnnCreate(&x));
+    CUDNN_CHECK(cudnnSetStream(x, cuda_stream()));  // the stream our kernels and the timing events use
     return x;
   }();
   return h;
@@ -18,6 +19,7 @@ cublasHandle_t cublas() {
   static cublasHandle_t h = [] {
     cublasHandle_t x{};
     CUBLAS_CHECK(cublasCreate(&x));
+    CUBLAS_CHECK(cublasSetStream(x, cuda_stream()));
     CUBLAS_CHECK(cublasSetMathMode(x, CUBLAS_PEDANTIC_MATH));  // plain FP32, no TF32
     return x;
   }();

@@ -67,7 +67,7 @@ class L2Flush {
     CUDA_CHECK(cudaMalloc(&buf_, bytes_));
   }
   ~L2Flush() { cudaFree(buf_); }
-  void operator()() { CUDA_CHECK(cudaMemsetAsync(buf_, 0, bytes_, nullptr)); }
+  void operator()() { CUDA_CHECK(cudaMemsetAsync(buf_, 0, bytes_, cuda_stream())); }
 
  private:
   void* buf_ = nullptr;
@@ -84,9 +84,9 @@ std::pair<double, double> time_us(const std::function<void()>& f, const Options&
   std::vector<double> us;
   for (int r = 0; r < o.repeats; ++r) {
     flush();
-    CUDA_CHECK(cudaEventRecord(a, nullptr));
+    CUDA_CHECK(cudaEventRecord(a, cuda_stream()));
     f();
-    CUDA_CHECK(cudaEventRecord(b, nullptr));
+    CUDA_CHECK(cudaEventRecord(b, cuda_stream()));
     CUDA_CHECK(cudaEventSynchronize(b));
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
@@ -128,7 +128,7 @@ class CopyPeer {
   explicit CopyPeer(double bytes_moved) : half_(static_cast<std::size_t>(bytes_moved / 2)) {
     CUDA_CHECK(cudaMalloc(&src_, half_));
     CUDA_CHECK(cudaMalloc(&dst_, half_));
-    CUDA_CHECK(cudaMemsetAsync(src_, 0, half_, nullptr));
+    CUDA_CHECK(cudaMemsetAsync(src_, 0, half_, cuda_stream()));
   }
   ~CopyPeer() {
     cudaFree(src_);
@@ -136,7 +136,7 @@ class CopyPeer {
   }
   CopyPeer(const CopyPeer&) = delete;
   CopyPeer& operator=(const CopyPeer&) = delete;
-  void operator()() { CUDA_CHECK(cudaMemcpyAsync(dst_, src_, half_, cudaMemcpyDeviceToDevice, nullptr)); }
+  void operator()() { CUDA_CHECK(cudaMemcpyAsync(dst_, src_, half_, cudaMemcpyDeviceToDevice, cuda_stream())); }
 
  private:
   std::size_t half_;

@@ -5,9 +5,13 @@
 //
 // Host side (core/emu/runtime.cpp): device memory is host memory (posix_memalign, exact size, so
 // AddressSanitizer sees every overrun; new allocations are filled with 0xFF bytes, a NaN in float
-// and double), copies are memcpy checked against the live allocations, events read a clock, there
-// is one stream, and every call returns the cudaError_t that CUDA would. Kernel faults are sticky,
-// as on a GPU.
+// and double), copies are memcpy checked against the live allocations, events read a clock, and
+// every call returns the cudaError_t that CUDA would. Kernel faults are sticky, as on a GPU. Work
+// runs in the order it is issued, whatever its stream; streams exist for stream capture (CUDA
+// Graphs): while a stream captures, its launches, memsets and copies become the graph's nodes
+// instead of running, and a graph launch runs them in capture order. What would break a capture
+// on a GPU breaks it here: work on the legacy stream (nullptr), a synchronizing call, cudaMalloc
+// outside the relaxed mode; the capture is then invalidated and cudaStreamEndCapture fails.
 //
 // Device side (core/emu/scheduler.cpp): a launch runs the grid's blocks one after another; the
 // threads of a block are cooperatively scheduled fibers (Boost.Context), so __syncthreads() is a real
@@ -26,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <source_location>
 #include <string>
 #include <tuple>
@@ -55,6 +60,9 @@ extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 constexpr int warpSize = 32;
 
+struct CUstream_st;
+using cudaStream_t = CUstream_st*;
+
 namespace normlab::emu {
 
 enum class Shfl { idx, up, down, bxor };
@@ -73,6 +81,10 @@ void* dynamic_shared();
 // and one at a time (from any number of host threads).
 int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::size_t shmem, void (*body)(void*),
                void* arg);
+// Work issued to `stream` (core/emu/runtime.cpp): runs `work` now, or, while the stream captures,
+// stores it as the graph's next node and returns cudaSuccess. Work on the legacy stream (nullptr)
+// while a capture is active invalidates it (cudaErrorStreamCaptureImplicit), as on a GPU.
+int issue(cudaStream_t stream, std::function<int()> work);
 
 // Thread and block order between barriers: forward (0, 1, 2, ...) or reversed. Tests run kernels in
 // both and require the same bits.
@@ -83,12 +95,16 @@ int64_t launches();
 std::vector<std::pair<std::string, int64_t>> kernel_counts();
 
 template <typename... P, typename... A>
-int launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem, A... args) {
-  std::tuple<P...> a(static_cast<P>(args)...);  // converted once, as a real launch copies its arguments
-  auto call = [&] { std::apply(kernel, a); };
-  return run_kernel(
-      name, reinterpret_cast<const void*>(kernel), grid, block, shmem,
-      [](void* c) { (*static_cast<decltype(call)*>(c))(); }, &call);
+int launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem, cudaStream_t stream,
+           A... args) {
+  // The arguments are converted once, when the launch is issued, as a real launch copies them: a
+  // captured launch replays these values.
+  return issue(stream, [name, kernel, grid, block, shmem, a = std::tuple<P...>(static_cast<P>(args)...)] {
+    auto call = [&] { std::apply(kernel, a); };
+    return run_kernel(
+        name, reinterpret_cast<const void*>(kernel), grid, block, shmem,
+        [](void* c) { (*static_cast<decltype(call)*>(c))(); }, &call);
+  });
 }
 
 }  // namespace normlab::emu
@@ -151,7 +167,7 @@ unsigned atomicCAS(unsigned* p, unsigned compare, unsigned v);
 unsigned long long atomicCAS(unsigned long long* p, unsigned long long compare, unsigned long long v);
 
 // ---- the runtime API ------------------------------------------------------------------------------
-enum cudaError {
+enum cudaError : int {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
@@ -160,6 +176,9 @@ enum cudaError {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906,
 };
 using cudaError_t = cudaError;
 enum cudaMemcpyKind {
@@ -177,10 +196,22 @@ enum cudaDeviceAttr {
   cudaDevAttrMemoryClockRate = 36,
   cudaDevAttrGlobalMemoryBusWidth = 37,
 };
-struct CUstream_st;
 struct CUevent_st;
-using cudaStream_t = CUstream_st*;
+struct CUgraph_st;
+struct CUgraphExec_st;
 using cudaEvent_t = CUevent_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2
+};
 struct cudaDeviceProp {
   char name[256];
   std::size_t totalGlobalMem;
@@ -209,6 +240,19 @@ cudaError_t cudaDeviceSynchronize();
 // Clears the errors, sticky ones too (CUDA's reset also frees every allocation; the emulator keeps them).
 cudaError_t cudaDeviceReset();
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+struct CUgraphNode_st;
+using cudaGraphNode_t = CUgraphNode_st*;
+// The emulator's nodes have no handles: nodes must be null (only the count is given).
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, std::size_t* count);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorString(cudaError_t e);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/emu/cuda_emu.h"
 
@@ -43,6 +44,42 @@ std::string hex(const void* p) {
   return b;
 }
 
+}  // namespace
+}  // namespace normlab::emu
+
+// Streams run their work when it is issued; one that captures keeps it as the graph's nodes.
+struct CUstream_st {
+  bool capturing = false, invalidated = false;
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  std::vector<std::function<int()>> nodes;
+};
+struct CUgraph_st {
+  std::vector<std::function<int()>> nodes;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<int()>> nodes;
+};
+
+namespace normlab::emu {
+namespace {
+
+std::mutex capture_mu;                 // guards the streams' capture state
+std::vector<CUstream_st*> capturing;   // the streams capturing now
+
+// Breaks every capture under way, as the GPU does when work reaches a stream that a capture cannot
+// see (the legacy stream) or a call waits for the device; returns e with the reason.
+cudaError_t break_captures(cudaError_t e, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    for (CUstream_st* s : capturing) s->invalidated = true;
+  }
+  return fail(e, why + " (the capture is invalidated)");
+}
+bool capture_active() {
+  std::lock_guard<std::mutex> lock(capture_mu);
+  return !capturing.empty();
+}
+
 // A copy's device side must lie inside one live allocation.
 cudaError_t check_range(const char* call, const void* p, std::size_t bytes, const char* side) {
   if (inside(p, bytes)) return cudaSuccess;
@@ -51,6 +88,19 @@ cudaError_t check_range(const char* call, const void* p, std::size_t bytes, cons
 }
 
 }  // namespace
+
+int issue(cudaStream_t s, std::function<int()> work) {
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    if (s && s->capturing) {
+      if (!s->invalidated) s->nodes.push_back(std::move(work));
+      return cudaSuccess;
+    }
+  }
+  if (!s && capture_active())
+    return break_captures(cudaErrorStreamCaptureImplicit, "work on the legacy stream while a stream captures");
+  return work();
+}
 
 void set_error(cudaError_t e, const char* detail, bool is_sticky) {
   // (called with or without mu held by the two halves; the scheduler never holds it)
@@ -114,6 +164,17 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
 
 cudaError_t cudaMalloc(void** p, std::size_t bytes) {
   *p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    bool unsafe = false;
+    for (CUstream_st* s : capturing) unsafe = unsafe || s->mode != cudaStreamCaptureModeRelaxed;
+    if (unsafe) {
+      for (CUstream_st* s : capturing) s->invalidated = true;
+      return fail(cudaErrorStreamCaptureUnsupported,
+                  "cudaMalloc during a stream capture that is not in cudaStreamCaptureModeRelaxed (the capture is "
+                  "invalidated)");
+    }
+  }
   if (bytes == 0) bytes = 1;
   void* q = nullptr;
   // Exactly `bytes`: under AddressSanitizer the first byte past the end is already poisoned.
@@ -136,7 +197,8 @@ cudaError_t cudaFree(void* p) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+namespace {
+cudaError_t copy_now(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
   if (sticky != cudaSuccess) return sticky;
   if (bytes == 0) return cudaSuccess;
   {
@@ -150,11 +212,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpy
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-
-cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+cudaError_t set_now(void* p, int value, std::size_t bytes) {
   if (sticky != cudaSuccess) return sticky;
   if (bytes == 0) return cudaSuccess;
   {
@@ -164,10 +222,114 @@ cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
   std::memset(p, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+bool is_capturing(cudaStream_t s) {
+  std::lock_guard<std::mutex> lock(capture_mu);
+  return s && s->capturing;
+}
+}  // namespace
 
-cudaError_t cudaDeviceSynchronize() { return sticky; }  // kernels ran inside their launch
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return sticky; }
+// The synchronous calls run on the legacy stream and wait: never during a capture.
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+  if (capture_active()) return break_captures(cudaErrorStreamCaptureImplicit, "cudaMemcpy while a stream captures");
+  return copy_now(dst, src, bytes, kind);
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  if (kind != cudaMemcpyDeviceToDevice && is_capturing(stream))  // (host memory the graph would read later)
+    return break_captures(cudaErrorStreamCaptureUnsupported,
+                          "cudaMemcpyAsync: the emulator captures device-to-device copies only");
+  return static_cast<cudaError_t>(issue(stream, [=] { return copy_now(dst, src, bytes, kind); }));
+}
+cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+  if (capture_active()) return break_captures(cudaErrorStreamCaptureImplicit, "cudaMemset while a stream captures");
+  return set_now(p, value, bytes);
+}
+cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t stream) {
+  return static_cast<cudaError_t>(issue(stream, [=] { return set_now(p, value, bytes); }));
+}
+
+cudaError_t cudaDeviceSynchronize() {  // kernels ran inside their launch
+  if (capture_active())
+    return break_captures(cudaErrorStreamCaptureUnsupported, "cudaDeviceSynchronize while a stream captures");
+  return sticky;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (is_capturing(s) || (!s && capture_active()))
+    return break_captures(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize of a capturing stream");
+  return sticky;
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) {
+  *s = new CUstream_st;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (!s) return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: null stream");
+  if (is_capturing(s)) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamDestroy: the stream is capturing");
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (!s) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the legacy stream cannot capture");
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (s->capturing) return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: the stream captures already");
+  s->capturing = true;
+  s->invalidated = false;
+  s->mode = mode;
+  s->nodes.clear();
+  capturing.push_back(s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  *graph = nullptr;
+  bool invalidated = false;
+  std::vector<std::function<int()>> nodes;
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    if (!s || !s->capturing) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: the stream is not capturing");
+    s->capturing = false;
+    invalidated = s->invalidated;
+    nodes.swap(s->nodes);
+    std::erase(capturing, s);
+  }
+  if (invalidated)
+    return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture: the capture was invalidated (above)");
+  *graph = new CUgraph_st{std::move(nodes)};
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  std::lock_guard<std::mutex> lock(capture_mu);
+  *status = !s || !s->capturing ? cudaStreamCaptureStatusNone
+            : s->invalidated    ? cudaStreamCaptureStatusInvalidated
+                                : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, std::size_t* count) {
+  if (!graph || nodes) return fail(cudaErrorInvalidValue, "cudaGraphGetNodes: the emulator gives the count only");
+  *count = graph->nodes.size();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!graph) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: null graph");
+  *exec = new CUgraphExec_st{graph->nodes};
+  return cudaSuccess;
+}
+// The nodes run in the order they were captured (the stream's order); the first error stops it.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (!exec) return fail(cudaErrorInvalidValue, "cudaGraphLaunch: null graph");
+  return static_cast<cudaError_t>(issue(stream, [exec] {
+    for (auto& node : exec->nodes)
+      if (const int e = node(); e != cudaSuccess) return e;
+    return int(cudaSuccess);
+  }));
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceReset() {
   last = sticky = cudaSuccess;
   detail_of_last.clear();
@@ -192,6 +354,9 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
   }
   return "cudaErrorUnknown";
 }
@@ -209,6 +374,9 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorNoDevice: base = "no CUDA-capable device is detected"; break;
     case cudaErrorInvalidResourceHandle: base = "invalid resource handle"; break;
     case cudaErrorLaunchFailure: base = "unspecified launch failure"; break;
+    case cudaErrorStreamCaptureUnsupported: base = "operation not permitted when stream is capturing"; break;
+    case cudaErrorStreamCaptureInvalidated: base = "operation failed due to a previous error during capture"; break;
+    case cudaErrorStreamCaptureImplicit: base = "operation would make the legacy stream depend on a capturing blocking stream"; break;
   }
   const std::string& d = e == sticky ? detail_of_sticky : detail_of_last;
   s = d.empty() ? std::string(base) : std::string(base) + " [" + d + "]";
@@ -228,8 +396,10 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return fail(cudaErrorInvalidResourceHandle, "cudaEventRecord: null event");
+  if (is_capturing(s) || (!s && capture_active()))
+    return break_captures(cudaErrorStreamCaptureUnsupported, "cudaEventRecord: the emulator captures no events");
   e->t = std::chrono::steady_clock::now();
   e->recorded = true;
   return cudaSuccess;

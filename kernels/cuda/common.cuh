@@ -31,14 +31,14 @@
 
 namespace normlab::cuda {
 
-// Launches kernel(args...) converted to its parameter types, then checks the launch (and, with
+// Launches kernel(args...) converted to its parameter types on cuda_stream(), then checks the launch (and, with
 // NORMLAB_CUDA_SYNC=1, waits for the kernel so that a fault is reported here).
 template <typename... P, typename... A>
 void launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shared_bytes, A... args) {
 #ifdef NORMLAB_CUDA_EMULATE
-  ::normlab::emu::launch(name, kernel, grid, block, shared_bytes, args...);
+  ::normlab::emu::launch(name, kernel, grid, block, shared_bytes, cuda_stream(), args...);
 #else
-  kernel<<<grid, block, shared_bytes>>>(static_cast<P>(args)...);
+  kernel<<<grid, block, shared_bytes, cuda_stream()>>>(static_cast<P>(args)...);
 #endif
   check_launch(name);
 }
