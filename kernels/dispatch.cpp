@@ -212,22 +212,31 @@ void maxpool2x2_backward(Tensor& dx, const Tensor& dy, const Tensor& argmax) {
             i(dx.dim(0) * dx.dim(1)), i(dx.dim(2)), i(dx.dim(3)));
 }
 
-void dropout_forward(Tensor& y, const Tensor& x, double p, uint64_t seed) {
+namespace {
+DropoutSeed mask_seed(const char* op, const MaskSeed& s, const Tensor& t) {
+  return {s.base, s.layer, step_ptr(op, s.step, t)};
+}
+}  // namespace
+
+void dropout_forward(Tensor& y, const Tensor& x, double p, const MaskSeed& seed) {
   NL_CHECK(p >= 0 && p < 1, "dropout_forward: p must be in [0, 1), got ", p);
   check_shape("dropout_forward", "y", y, x.shape());
-  NL_KERNEL(dropout_forward, "dropout_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel(), T(p), seed);
+  const DropoutSeed s = mask_seed("dropout_forward", seed, x);
+  NL_KERNEL(dropout_forward, "dropout_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel(), T(p), s);
 }
 
-void dropout_backward(Tensor& dx, const Tensor& dy, double p, uint64_t seed) {
+void dropout_backward(Tensor& dx, const Tensor& dy, double p, const MaskSeed& seed) {
   NL_CHECK(p >= 0 && p < 1, "dropout_backward: p must be in [0, 1), got ", p);
   check_shape("dropout_backward", "dx", dx, dy.shape());
-  NL_KERNEL(dropout_backward, "dropout_backward", dy, (&dx), dx.data<T>(), dy.data<T>(), dy.numel(), T(p), seed);
+  const DropoutSeed s = mask_seed("dropout_backward", seed, dy);
+  NL_KERNEL(dropout_backward, "dropout_backward", dy, (&dx), dx.data<T>(), dy.data<T>(), dy.numel(), T(p), s);
 }
 
-void relu_dropout_forward(Tensor& y, const Tensor& x, double p, uint64_t seed) {
+void relu_dropout_forward(Tensor& y, const Tensor& x, double p, const MaskSeed& seed) {
   NL_CHECK(p >= 0 && p < 1, "relu_dropout_forward: p must be in [0, 1), got ", p);
   check_shape("relu_dropout_forward", "y", y, x.shape());
-  NL_KERNEL(relu_dropout_forward, "relu_dropout_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel(), T(p), seed);
+  const DropoutSeed s = mask_seed("relu_dropout_forward", seed, x);
+  NL_KERNEL(relu_dropout_forward, "relu_dropout_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel(), T(p), s);
 }
 
 void relu_dropout_backward(Tensor& dx, const Tensor& dy, const Tensor& y, double p) {

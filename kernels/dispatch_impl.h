@@ -68,4 +68,14 @@ inline void check4(const char* op, const char* name, const Tensor& t) {
 
 inline int i(int64_t v) { return static_cast<int>(v); }
 
+// The step counter's pointer for a kernel (kernels/step.h; null when there is none), after checking it.
+inline const int32_t* step_ptr(const char* op, const Tensor& step, const Tensor& t) {
+  if (!step.defined()) return nullptr;
+  check_shape(op, "step", step, {2});
+  NL_CHECK(step.dtype() == DType::i32, op, ": step must be i32");
+  NL_CHECK(step.device() == t.device(), op, ": the step counter is on ", device_name(step.device()), ", the data on ",
+           device_name(t.device()));
+  return step.data<int32_t>();
+}
+
 }  // namespace normlab::ops::detail

@@ -1,6 +1,6 @@
 // The dispatcher, second part (see kernels/dispatch.cpp): what training needs around the layers —
-// the loss, autograd's gradient sums, the penalty and SGD update, and the data path (gather,
-// rotation, epoch metrics).
+// the loss, autograd's gradient sums, the penalty and SGD update, the data path (gather,
+// rotation, epoch metrics) and the step counter.
 #include "kernels/add.h"
 #include "kernels/dispatch_impl.h"
 #include "kernels/gather.h"
@@ -9,6 +9,7 @@
 #include "kernels/penalty.h"
 #include "kernels/rotate.h"
 #include "kernels/sgd.h"
+#include "kernels/step.h"
 
 namespace normlab::ops {
 using namespace detail;
@@ -82,26 +83,67 @@ void penalty_backward(Tensor& dw, const Tensor& w, double l1, double l2) {
   NL_KERNEL(penalty_backward, "penalty_backward", w, (&dw), dw.data<T>(), w.data<T>(), w.numel(), T(l1), T(l2));
 }
 
-void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, int64_t n_decay, double l1, double l2, double lr, double momentum,
-              bool nesterov) {
+void step_advance(Tensor& step) {
+  const int32_t* p = step_ptr("step_advance", step, step);
+  NL_CHECK(p, "step_advance: undefined step counter");
+  if (step.device() == Device::cpu) return cpu::step_advance(step.data<int32_t>());
+#ifdef NORMLAB_HAS_CUDA
+  cuda::step_advance(step.data<int32_t>());
+#endif
+}
+
+Tensor make_step(int64_t s, int64_t b, Device device) {
+  NL_CHECK(s >= 0 && s < (int64_t{1} << 31) && b >= 0 && b < (int64_t{1} << 31), "make_step: step ", s, ", batch ", b,
+           " outside int32");
+  return Tensor::from({2}, {double(s), double(b)}, DType::i32).to_device(device);
+}
+
+void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, int64_t n_decay, double l1, double l2, const Tensor& lr,
+              const Tensor& step, double momentum, bool nesterov) {
   check_shape("sgd_step", "v", v, w.shape());
   check_shape("sgd_step", "dw", dw, w.shape());
   NL_CHECK(n_decay >= 0 && n_decay <= w.numel(), "sgd_step: n_decay ", n_decay, " outside [0, ", w.numel(), "]");
-  NL_KERNEL(sgd_step, "sgd_step", w, (&v, &dw), w.data<T>(), v.data<T>(), dw.data<T>(), w.numel(), n_decay, T(l1),
-            T(l2), T(lr), T(momentum), nesterov);
+  NL_CHECK(lr.defined() && lr.ndim() == 1 && lr.numel() >= 1 && lr.dtype() == w.dtype(), "sgd_step: lr must be a [S] ",
+           dtype_name(w.dtype()), " tensor of learning rates, got ", lr.defined() ? lr.describe() : "undefined");
+  const int32_t* s = step_ptr("sgd_step", step, w);
+  NL_KERNEL(sgd_step, "sgd_step", w, (&v, &dw, &lr), w.data<T>(), v.data<T>(), dw.data<T>(), w.numel(), n_decay, T(l1),
+            T(l2), lr.data<T>(), s, T(momentum), nesterov);
 }
 
-void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill) {
+void sgd_step(Tensor& w, Tensor& v, const Tensor& dw, int64_t n_decay, double l1, double l2, double lr, double momentum,
+              bool nesterov) {
+  const Tensor rate = Tensor::from({1}, {lr}, w.dtype()).to_device(w.device());
+  sgd_step(w, v, dw, n_decay, l1, l2, rate, Tensor(), momentum, nesterov);
+}
+
+namespace {
+// The step counter of an op that reads batch rows of `table` (the epoch's order or angles): with a
+// counter, table holds the whole epoch and a batch is at most `batch` rows; without, it is the n rows.
+const int32_t* batch_rows(const char* op, const char* name, const Tensor& table, int64_t n, const Tensor& step,
+                          int64_t batch, const Tensor& data) {
+  const int32_t* s = step_ptr(op, step, data);
+  if (s)
+    NL_CHECK(table.ndim() == 1 && table.numel() >= n && batch >= n, op, ": with a step counter, ", name,
+             " must hold the whole epoch and the batch (", batch, ") at least the ", n, " rows");
+  else
+    check_shape(op, name, table, {n});
+  return s;
+}
+}  // namespace
+
+void rotate_forward(Tensor& y, const Tensor& x, const Tensor& angle, double fill, const Tensor& step, int64_t batch) {
   const char* op = "rotate_forward";
   NL_CHECK(x.ndim() >= 3, op, ": x must be [N,(1,)H,W], got ", x.describe());
   check_shape(op, "y", y, x.shape());
   const int64_t N = x.dim(0), H = x.dim(x.ndim() - 2), W = x.dim(x.ndim() - 1);
   NL_CHECK(x.numel() == N * H * W, op, ": only single-channel images, got ", x.describe());
-  check_shape(op, "angle", angle, {N});
-  NL_KERNEL(rotate_forward, op, x, (&y, &angle), y.data<T>(), x.data<T>(), angle.data<T>(), i(N), i(H), i(W), T(fill));
+  const int32_t* s = batch_rows(op, "angle", angle, N, step, batch, x);
+  NL_KERNEL(rotate_forward, op, x, (&y, &angle), y.data<T>(), x.data<T>(), angle.data<T>(), s, batch, i(N), i(H), i(W),
+            T(fill));
 }
 
-void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& labels, const Tensor& idx) {
+void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& labels, const Tensor& idx,
+                 const Tensor& step, int64_t batch) {
   const char* op = "gather_rows";
   NL_CHECK(x.ndim() >= 1 && y.ndim() == x.ndim(), op, ": x ", x.describe(), " and y ", y.describe(),
            " must have the same rank");
@@ -109,12 +151,12 @@ void gather_rows(Tensor& y, Tensor& y_labels, const Tensor& x, const Tensor& lab
   NL_CHECK(y.numel() == B * row, op, ": y ", y.describe(), " does not hold ", B, " rows of x ", x.describe());
   check_shape(op, "labels", labels, {M});
   check_shape(op, "y_labels", y_labels, {B});
-  check_shape(op, "idx", idx, {B});
+  const int32_t* s = batch_rows(op, "idx", idx, B, step, batch, x);
   NL_CHECK(labels.dtype() == DType::i32 && y_labels.dtype() == DType::i32 && idx.dtype() == DType::i32, op,
            ": labels and idx must be i32");
   check_same(op, x, "x", y, "y");
   NL_KERNEL(gather_rows, op, x, (&y, &y_labels, &labels, &idx), y.data<T>(), y_labels.data<int32_t>(), x.data<T>(),
-            labels.data<int32_t>(), idx.data<int32_t>(), i(B), i(row));
+            labels.data<int32_t>(), idx.data<int32_t>(), s, batch, i(B), i(row));
 }
 
 void metrics_accumulate(Tensor& acc, const Tensor& logp, const Tensor& loss, const Tensor& penalty,

@@ -16,7 +16,10 @@ namespace normlab {
 struct Context {
   Tape* tape = nullptr;   // record backward closures here; null = no gradients
   bool training = false;  // BN batch statistics and dropout on/off
-  uint64_t seed = 0;      // per-step seed for dropout masks
+  uint64_t seed = 0;      // the step's seed for dropout masks; with `step`, the seed of step 0
+  // The training's step counter (kernels/step.h), or undefined: when set, dropout reads the step
+  // from it (seed + s) when its kernel runs, so that a captured step (a CUDA Graph) can be replayed.
+  Tensor step;
 };
 
 class Module {

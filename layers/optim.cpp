@@ -40,10 +40,18 @@ Sgd::Sgd(std::vector<Var> params, const SgdConfig& cfg) : params_(std::move(para
 
 void Sgd::zero_grad() { flat_grad_.zero_(); }
 
-void Sgd::step(double lr) {
+int64_t Sgd::n_decay() const {
   const bool penalised = cfg_.l1 != 0 || cfg_.weight_decay != 0;
-  const int64_t n_decay = decay_begin_.empty() ? 0 : decay_begin_.back();
-  ops::sgd_step(flat_value_, flat_velocity_, flat_grad_, penalised ? n_decay : 0, cfg_.l1, cfg_.weight_decay, lr,
+  return penalised && !decay_begin_.empty() ? decay_begin_.back() : 0;
+}
+
+void Sgd::step(double lr) {
+  ops::sgd_step(flat_value_, flat_velocity_, flat_grad_, n_decay(), cfg_.l1, cfg_.weight_decay, lr, cfg_.momentum,
+                cfg_.nesterov);
+}
+
+void Sgd::step(const Tensor& lr, const Tensor& counter) {
+  ops::sgd_step(flat_value_, flat_velocity_, flat_grad_, n_decay(), cfg_.l1, cfg_.weight_decay, lr, counter,
                 cfg_.momentum, cfg_.nesterov);
 }
 

@@ -27,7 +27,10 @@ class Sgd {
  public:
   Sgd(std::vector<Var> params, const SgdConfig& cfg);
   void zero_grad();
-  void step(double lr);
+  void step(double lr);  // (tests and one-off steps: on CUDA the rate is copied to the GPU first)
+  // The step at rate lr[s], s read from the step counter when the kernel runs (kernels/step.h):
+  // lr holds the run's schedule, one rate per step, in the parameters' dtype and on their device.
+  void step(const Tensor& lr, const Tensor& counter);
   // The penalty terms, one per penalised parameter ([P]; undefined when there is no penalty).
   Tensor penalty() const;
   const std::vector<Var>& params() const { return params_; }
@@ -41,6 +44,7 @@ class Sgd {
   // [decay_begin_[p], decay_begin_[p+1]); empty when there is none (back(): their element count).
   std::vector<int64_t> decay_begin_;
   SgdConfig cfg_;
+  int64_t n_decay() const;  // the elements the penalty applies to (0 when it is off)
 };
 
 }  // namespace normlab

@@ -5,7 +5,7 @@
 #   scripts/gpu-run.sh                 every step; logs under $OUT (the device tool's folder), else runs/gpu-run
 #   scripts/gpu-run.sh --preflight     only the checks (also useful here: fails clearly without a GPU)
 #   scripts/gpu-run.sh --steps LIST    only the named steps, in this order, LIST a comma list of
-#        tests, sanitizer, profile, study, repeat, bench, ncu, eager, compile   (default: all of them)
+#        tests, sanitizer, profile, study, repeat, graphs, bench, ncu, eager, compile   (default: all)
 # Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
 # library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
@@ -13,7 +13,9 @@
 # synccheck over the parity tests — these check and time nothing, so they run side by side -> then
 # one at a time, since they are timed: profile (one BN epoch, each launch synchronised, per-op
 # times) -> study (bn+l1, gn, ln x 20 epochs, --device cuda) -> repeat (GN again, same seed: the
-# checkpoint must be byte-identical) -> bench (bench_kernels) -> ncu (every kernel's GPU time over
+# checkpoint must be byte-identical) -> graphs (BN for 3 epochs with each training step launched op
+# by op, --cuda-graph false, then replayed as a CUDA Graph: epoch seconds of both, and the same
+# checkpoint) -> bench (bench_kernels) -> ncu (every kernel's GPU time over
 # a few training steps of a BN run; scripts/ncu-summary.py groups it per step) ->
 # eager, compile (the PyTorch reference on the same model, batch and data on the same GPU).
 # Output (8 files at most, what the device tool brings back): summary.txt, tests.log,
@@ -27,7 +29,7 @@ BUDGET=${BUDGET:-570}
 SEEDS=${SEEDS:-1}
 START=$(date +%s)
 DATA=$B/data/mnist
-ALL=tests,sanitizer,profile,study,repeat,bench,ncu,eager,compile
+ALL=tests,sanitizer,profile,study,repeat,graphs,bench,ncu,eager,compile
 STEPS=$ALL
 preflight_only=0
 while [ $# -gt 0 ]; do
@@ -182,6 +184,22 @@ if want repeat; then
     fi
   fi
 fi
+if want graphs; then
+  # The same BN training (3 epochs, seed 1) launched op by op and as a replayed CUDA Graph.
+  for g in false true; do
+    step "graphs: bn+l1 x 3 epochs, --cuda-graph $g" "$O/train.log" 40 "$B/bin/mnist_norm" --device cuda --norm bn \
+      --l1 1e-5 --epochs 3 --cuda-graph "$g" --data "$DATA" --out "$R/graph-$g"
+  done
+  for g in false true; do
+    [ -f "$R/graph-$g/results.json" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('graphs: --cuda-graph %-5s mean epoch %.3f s, eval %.3f s, %s graph nodes' % (sys.argv[2], j['mean_epoch_seconds'], j['eval_seconds_per_epoch'], j.get('cuda_graph_nodes')))" "$R/graph-$g/results.json" "$g" >>"$S"
+  done
+  if cmp -s "$R/graph-false/model.ckpt" "$R/graph-true/model.ckpt"; then
+    echo "graphs: model.ckpt byte-identical with and without the CUDA Graph" | tee -a "$S"
+  else
+    echo "graphs: model.ckpt DIFFERS between --cuda-graph false and true" | tee -a "$S"
+    status=1
+  fi
+fi
 if want bench && [ -x "$B/bin/bench_kernels" ]; then
   step "bench_kernels (ours vs cuDNN/cuBLAS/copy)" "$O/bench_kernels.log" 180 \
     "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
@@ -189,12 +207,13 @@ if want bench && [ -x "$B/bin/bench_kernels" ]; then
 fi
 
 if want ncu; then
-  # 25 steps of a BN run at batch 128; the kernels of steps ~12-16 (a step launches 107), profiled
-  # one by one for their GPU time only, clocks as the card runs them (--clock-control none), caches
-  # flushed before each kernel (ncu's default --cache-control all).
+  # 25 steps of a BN run at batch 128; the kernels of steps ~14-18 (a step launches about 90),
+  # profiled one by one for their GPU time only, clocks as the card runs them (--clock-control none),
+  # caches flushed before each kernel (ncu's default --cache-control all); each step launched op by
+  # op (--cuda-graph false), so that ncu counts plain launches (each kernel's time is the same).
   step "ncu: each kernel's GPU time, ~4 bn training steps" "$O/train.log" 120 \
     "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 500 --csv \
-    --log-file "$R/ncu.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --train-limit 3200 \
+    --log-file "$R/ncu.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --cuda-graph false --train-limit 3200 \
     --test-limit 500 --data "$DATA" --out "$R/ncu-run"
   rm -rf "$R/ncu-run"
   [ -f "$R/ncu.csv" ] && python3 scripts/ncu-summary.py "$R/ncu.csv" >>"$S" 2>&1

@@ -24,6 +24,7 @@
 #include "kernels/relu.h"
 #include "kernels/rotate.h"
 #include "kernels/sgd.h"
+#include "kernels/step.h"
 
 namespace normlab::test {
 
@@ -362,6 +363,36 @@ void train_cases(std::vector<OpCase>& v) {
                    return y;
                  };
                  r.also = {{"labels", yl, {0, 0}}};
+                 return r;
+               }});
+  // The ops that read the step counter (kernels/step.h), as a CUDA Graph replays them: s = 2 picks
+  // lr[2] and the seed of step 1000 + 2; b = 1 with batches of 4 picks rows 4..6 of the order and
+  // the angles; step_advance moves the counter to {3, 2}.
+  v.push_back({"ops reading the step counter (sgd, gather, rotate, dropout, advance)", "train", false,
+               [](Device d, DType dt) {
+                 const int M = 12;
+                 std::vector<double> lab(M);
+                 for (int i = 0; i < M; ++i) lab[static_cast<std::size_t>(i)] = (i * 7) % 10;
+                 Tensor counter = ints({2, 1}, d), lr = Tensor::from({4}, {0.3, 0.1, 0.05, 0.7}, dt).to_device(d),
+                        w = randn({300}, 31, d, dt), vel = randn({300}, 32, d, dt), dw = randn({300}, 33, d, dt),
+                        x = randn({M, 1, 28, 28}, 34, d, dt), labels = ints(lab, d),
+                        order = ints({11, 3, 0, 7, 9, 2, 5, 10, 1, 4}, d), angles = randn({10}, 35, d, dt, 0.2),
+                        g = nans({3, 1, 28, 28}, d, dt), gl = filled({3}, -7, d, DType::i32),
+                        rot = nans(g.shape(), d, dt), y = nans(g.shape(), d, dt);
+                 OpRun r;
+                 r.y_tol = {1e-5, 1e-5};
+                 r.forward = [=]() mutable {
+                   ops::sgd_step(w, vel, dw, 111, 1e-3, 1e-2, lr, counter, 0.9, true);
+                   ops::gather_rows(g, gl, x, labels, order, counter, 4);
+                   ops::rotate_forward(rot, g, angles, -0.42, counter, 4);
+                   ops::dropout_forward(y, rot, 0.3, ops::MaskSeed(1000, 3, counter));
+                   ops::step_advance(counter);
+                   return y;
+                 };
+                 r.also = {{"sgd w", w, {1e-6, 1e-6}},
+                           {"gathered rows", g, {0, 0}},
+                           {"gathered labels", gl, {0, 0}},
+                           {"counter", counter, {0, 0}}};
                  return r;
                }});
   for (int N : {1, 130})  // ties: a row of equal values must pick class 0, as std::max_element does

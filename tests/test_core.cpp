@@ -104,7 +104,7 @@ std::vector<double> train_steps(uint64_t seed, Norm norm) {
   Tape tape;
   std::vector<double> losses;
   for (int step = 0; step < 3; ++step) {
-    Context ctx{&tape, true, seed * 7 + static_cast<uint64_t>(step)};
+    Context ctx{&tape, true, seed * 7 + static_cast<uint64_t>(step), Tensor()};
     Var xv = make_var(x);
     xv->requires_grad = false;
     losses.push_back(nll_loss(net->forward(xv, ctx), labels, ctx).value());

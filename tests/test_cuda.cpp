@@ -6,6 +6,8 @@
 // max abs/rel errors are printed. Every case runs twice on the CUDA device and must give the same
 // bits: on a GPU that is determinism; under the emulator the second run resumes the threads and
 // blocks in the reverse order between barriers, so a race shows up as a difference.
+// CUDA Graphs: a captured training step replayed gives the bits of the same steps launched op by op,
+// and the memory a graph replays is kept from other tensors while the graph lives.
 // Without a usable GPU (and no emulator) this program prints SKIPPED and exits 77.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
@@ -19,6 +21,9 @@
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
+#include "kernels/add.h"
+#include "kernels/gather.h"
+#include "kernels/step.h"
 #include "kernels/cuda/versions.h"
 #include "tests/gpu_test.h"
 #include "tests/op_cases.h"
@@ -67,6 +72,21 @@ std::vector<OpCase> op_group(const std::string& group) {
   return v;
 }
 
+// The model of `norm` with fixed initial weights, on device d, and its optimizer's settings.
+std::unique_ptr<Sequential> test_model(Norm norm, Device d) {
+  Rng rng(7);
+  NetConfig nc;
+  nc.norm = norm;
+  auto net = build_mnist_net(nc, rng);
+  move_to(*net, d);
+  return net;
+}
+SgdConfig with_l1() {
+  SgdConfig oc;
+  oc.l1 = 1e-4;
+  return oc;
+}
+
 // One training step of the whole model per norm: every parameter's gradient, then after SGD.
 std::vector<OpCase> model_cases() {
   std::vector<OpCase> v;
@@ -76,16 +96,10 @@ std::vector<OpCase> model_cases() {
                    std::vector<double> lab(N);
                    for (int i = 0; i < N; ++i) lab[i] = (i * 4) % 10;
                    Tensor images = randn({N, 1, 28, 28}, 11, Device::cpu), labels = ints(lab, Device::cpu);
-                   Rng rng(7);
-                   NetConfig nc;
-                   nc.norm = norm;
-                   auto net = build_mnist_net(nc, rng);
-                   move_to(*net, d);
-                   SgdConfig oc;
-                   oc.l1 = 1e-4;
-                   Sgd opt(net->parameters(), oc);
+                   auto net = test_model(norm, d);
+                   Sgd opt(net->parameters(), with_l1());
                    Tape tape;
-                   Context ctx{&tape, true, 123};
+                   Context ctx{&tape, true, 123, Tensor()};
                    Var x = make_var(images.to_device(d));
                    x->requires_grad = false;
                    LossResult lr = nll_loss(net->forward(x, ctx), labels.to_device(d), ctx);
@@ -171,4 +185,85 @@ TEST_CASE("cuda through the dispatcher: one training step of the model matches t
   const auto before = cuda_memory_stats().mallocs;
   model_cases()[0].run(Device::cuda);
   CHECK(cuda_memory_stats().mallocs == before);
+}
+
+namespace {
+// Two training steps of the model on two batches of 3 picked through the step counter, op by op or
+// as one captured step replayed twice; everything the steps change, in a fixed order.
+std::vector<double> two_steps(Norm norm, bool graph, int replays = 2) {
+  const Device d = Device::cuda;
+  const int M = 7;
+  std::vector<double> lab(M);
+  for (int i = 0; i < M; ++i) lab[static_cast<std::size_t>(i)] = (i * 3) % 10;
+  const Tensor data = randn({M, 1, 28, 28}, 41, d), labels = ints(lab, d), order = ints({4, 0, 6, 2, 5, 1, 3}, d);
+  auto net = test_model(norm, d);
+  Sgd opt(net->parameters(), with_l1());
+  const Tensor lr = Tensor::from({2}, {0.05, 0.02}).to_device(d);
+  Tensor counter = ops::make_step(0, 0, d), acc = Tensor::zeros({2}, DType::f64, d);
+  Tensor x_b = Tensor::empty({3, 1, 28, 28}, DType::f32, d), y_b = Tensor::empty({3}, DType::i32, d);
+  Tape tape;
+  auto step = [&] {
+    ops::gather_rows(x_b, y_b, data, labels, order, counter, 3);
+    Context ctx{&tape, true, 123, counter};
+    Var x = make_var(x_b);
+    x->requires_grad = false;
+    LossResult out = nll_loss(net->forward(x, ctx), y_b, ctx);
+    opt.zero_grad();
+    tape.backward();
+    opt.step(lr, counter);
+    accumulate_metrics(acc, out, opt.penalty(), y_b);
+    ops::step_advance(counter);
+  };
+  CudaGraph g;
+  if (graph) {
+    g.capture(step);
+    CHECK(g.nodes() > 0);
+    for (int r = 0; r < replays; ++r) g.replay();
+  } else {
+    for (int r = 0; r < replays; ++r) step();
+  }
+  std::vector<double> all = acc.to_vector();
+  for (double c : counter.to_vector()) all.push_back(c);
+  for (auto& p : net->parameters())
+    for (double x : p->value.to_vector()) all.push_back(x);
+  for (auto& [name, t] : net->buffers())
+    for (double x : t->to_vector()) all.push_back(x);
+  return all;
+}
+}  // namespace
+
+TEST_CASE("cuda graphs: a training step captured and replayed gives the bits of the steps launched one by one",
+          "[cuda][graph]") {
+  for (const NormSpec& spec : norm_table()) {
+    INFO(spec.name);
+    const auto eager = two_steps(spec.norm, false), replayed = two_steps(spec.norm, true);
+    CHECK(same_bits(eager, replayed));
+    CHECK(!same_bits(replayed, two_steps(spec.norm, true, 1)));  // the second replay did a second step
+    CHECK(replayed[2] == 2);                                      // the counter: s = 2, b = 2
+  }
+}
+
+TEST_CASE("cuda graphs: the memory a graph replays is kept from other tensors until it is reset", "[cuda][graph]") {
+  const Tensor keep = Tensor::zeros({1000}, DType::f32, Device::cuda);
+  CudaGraph g;
+  void* inside = nullptr;
+  g.capture([&] {
+    Tensor t = Tensor::zeros({1000}, DType::f32, Device::cuda);  // dies inside the capture
+    inside = t.raw();
+    ops::add_inplace(t, keep);
+  });
+  REQUIRE(g.ready());
+  const Tensor after = Tensor::empty({1000}, DType::f32, Device::cuda);
+  CHECK(after.raw() != inside);  // the graph still writes there
+  g.replay();
+  g.reset();
+  const Tensor again = Tensor::empty({1000}, DType::f32, Device::cuda);
+  CHECK(again.raw() == inside);  // given back to the free list
+  // A copy from the host cannot be captured: the capture fails with the CUDA error, and the
+  // device works on.
+  CudaGraph bad;
+  CHECK_THROWS_WITH(bad.capture([] { (void)Tensor::from({3}, {1, 2, 3}).to_device(Device::cuda); }),
+                    Catch::Contains("CUDA error"));
+  CHECK(!bad.ready());
+  CHECK(Tensor::full({2}, 4.0).to_device(Device::cuda).to_vector() == std::vector<double>{4, 4});
 }

@@ -6,6 +6,7 @@
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/dropout.h"
+#include "kernels/gather.h"
 #include "kernels/gap.h"
 #include "kernels/groupnorm.h"
 #include "kernels/layernorm.h"
@@ -14,6 +15,7 @@
 #include "kernels/relu.h"
 #include "kernels/rotate.h"
 #include "kernels/sgd.h"
+#include "kernels/step.h"
 #include "tests/gradcheck.h"
 
 using namespace normlab;
@@ -166,6 +168,49 @@ TEST_CASE("rotation augmentation: 0 is the identity, 90 degrees permutes pixels"
   // u = (i - c) + c reads source column i; v = -(j - c) + c reads source row 4 - j
   for (int i = 0; i < 5; ++i)
     for (int j = 0; j < 5; ++j) CHECK_THAT(y.get(i * 5 + j), WithinAbs(x.get((4 - j) * 5 + i), 1e-4));
+}
+
+TEST_CASE("the step counter: each op that reads it is its plain form at the step it holds", "[step]") {
+  // s = 5, b = 2 with batches of 3: lr[5], the seed of step 40 + 5, rows and angles from 6.
+  Tensor counter = ops::make_step(5, 2, Device::cpu);
+  std::vector<double> lrs{0.9, 0.8, 0.7, 0.6, 0.5, 0.125, 0.3};
+  Tensor w = Tensor::from({4}, {1.0, -2.0, 0.5, 3.0}), v = Tensor::zeros({4}), g = Tensor::from({4}, {0.5, 1, -1, 2});
+  Tensor w2 = w.clone(), v2 = v.clone();
+  ops::sgd_step(w, v, g, 2, 1e-2, 1e-3, Tensor::from({7}, lrs), counter, 0.9, true);
+  ops::sgd_step(w2, v2, g, 2, 1e-2, 1e-3, 0.125, 0.9, true);
+  CHECK(w.to_vector() == w2.to_vector());
+  CHECK(v.to_vector() == v2.to_vector());
+
+  const int M = 10;
+  Tensor x = Tensor::empty({M, 1, 4, 4}), labels = Tensor::empty({M}, DType::i32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, std::sin(double(i)));
+  for (int i = 0; i < M; ++i) labels.set(i, (i * 3) % 10);
+  Tensor order = Tensor::from({10}, {9, 2, 4, 0, 7, 1, 8, 3, 6, 5}, DType::i32);
+  Tensor angles = Tensor::from({10}, {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, -0.7, 0.8, -0.9});
+  Tensor a = Tensor::empty({2, 1, 4, 4}), al = Tensor::empty({2}, DType::i32), b = Tensor::empty_like(a),
+         bl = Tensor::empty_like(al);
+  ops::gather_rows(a, al, x, labels, order, counter, 3);  // rows order[6], order[7]: a short last batch
+  ops::gather_rows(b, bl, x, labels, order.rows(6, 2));
+  CHECK(a.to_vector() == b.to_vector());
+  CHECK(al.to_vector() == bl.to_vector());
+  CHECK(al.get(0) == labels.get(8));
+  Tensor ra = Tensor::empty_like(a), rb = Tensor::empty_like(a);
+  ops::rotate_forward(ra, a, angles, -1.0, counter, 3);
+  ops::rotate_forward(rb, a, angles.rows(6, 2), -1.0);
+  CHECK(ra.to_vector() == rb.to_vector());
+  CHECK(ra.to_vector() != a.to_vector());  // angles 0.6 and -0.7 moved pixels
+
+  Tensor da = Tensor::empty_like(ra), db = Tensor::empty_like(ra);
+  ops::dropout_forward(da, ra, 0.4, ops::MaskSeed(40, 3, counter));
+  ops::dropout_forward(db, ra, 0.4, dropout_layer_seed(45, 3));
+  CHECK(da.to_vector() == db.to_vector());
+  ops::dropout_forward(db, ra, 0.4, dropout_layer_seed(44, 3));  // another step: another mask
+  CHECK(da.to_vector() != db.to_vector());
+
+  ops::step_advance(counter);
+  CHECK(counter.to_vector() == std::vector<double>{6, 3});
+  // a counter on the wrong device or of the wrong shape is refused
+  CHECK_THROWS_WITH(ops::step_advance(w), Catch::Contains("step must be i32") || Catch::Contains("shape"));
 }
 
 TEST_CASE("dropout keeps about 1-p of the values, scaled by 1/(1-p)", "[dropout]") {

@@ -50,7 +50,7 @@ TEST_CASE("whole model on a tiny batch, each norm", "[grad][model]") {
       Tensor labels = Tensor::from({2}, {7, 2}, DType::i32);
       auto params = net->parameters();
       auto fwd = [&] {
-        Context ctx{nullptr, true, 0};
+        Context ctx{nullptr, true, 0, Tensor()};
         return Tensor::full({1}, nll_loss(net->forward(make_var(x), ctx), labels, ctx).value(), DType::f64);
       };
       std::vector<Tensor> grads;
@@ -58,7 +58,7 @@ TEST_CASE("whole model on a tiny batch, each norm", "[grad][model]") {
       auto bwd = [&](const Tensor& u) {
         for (auto& p : params) p->grad.fill(0);
         Tape tape;
-        Context ctx{&tape, true, 0};
+        Context ctx{&tape, true, 0, Tensor()};
         Var xv = make_var(x);
         xv->requires_grad = false;
         nll_loss(net->forward(xv, ctx), labels, ctx);

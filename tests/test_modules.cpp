@@ -67,12 +67,12 @@ TEST_CASE("every layer's gradients through its forward and the tape", "[grad][mo
         for (int64_t i = 0; i < x.numel(); ++i) x.set(i, (x.get(i) < 0 ? -0.1 : 0.1) + x.get(i) + 0.01 * i);
       Tensor dx = Tensor::empty_like(x);
       auto fwd = [&] {
-        Context ctx{nullptr, true, 5};
+        Context ctx{nullptr, true, 5, Tensor()};
         return m->forward(make_var(x), ctx)->value;
       };
       auto bwd = [&](const Tensor& u) {
         Tape tape;
-        Context ctx{&tape, true, 5};
+        Context ctx{&tape, true, 5, Tensor()};
         Var xv = make_var(x);
         Var y = m->forward(xv, ctx);
         y->grad = u.clone();
@@ -103,7 +103,7 @@ TEST_CASE("ReLU + Dropout fused: the same bits as ReLU then Dropout", "[modules]
     Dropout drop(0.3, 2);
     ReLUDropout both(0.3, 2);
     Tape tape;
-    Context ctx{training ? &tape : nullptr, training, 77};
+    Context ctx{training ? &tape : nullptr, training, 77, Tensor()};
     Var xv = make_var(x.clone());
     Var y = fused ? both.forward(xv, ctx) : drop.forward(relu.forward(xv, ctx), ctx);
     std::vector<double> out = y->value.to_vector();

@@ -1,16 +1,20 @@
 // A short real training run on the GPU (--device cuda): the first 10,000 training images, three
 // epochs at batch 32, each norm (BN, GN, LN) must exceed 95% test accuracy; the BN run is made twice
 // and its metrics.csv (losses to 6 decimals, accuracies) must be identical: same seed, same bits on
-// the same GPU. Reports SKIPPED (exit 77) without a usable GPU or without $MNIST_DIR, never passed.
+// the same GPU; and a third time with --cuda-graph false (every step launched op by op instead of
+// the captured step replayed), which must give those bits too. Reports SKIPPED (exit 77) without a
+// usable GPU or without $MNIST_DIR, never passed.
 // Why three epochs: with one, the one-cycle schedule is still warming up for most of the run and GN
 // and LN end at 84-91% (H100 2026-11-27: BN 96.50, GN 88.29, LN 91.13; CPU: 96.32, 89.05, 84.78);
 // after three the CPU gives 98.48, 97.20, 97.03, so 95% separates "learns" from "broken".
 //
 // In an emulation build (NORMLAB_CUDA_EMULATE) the same --device cuda path runs on the CPU
-// emulator, far slower (under CI's sanitizers about a minute per training step): 32 training
-// images, one epoch at batch 16 (two steps, so the second step sees SGD's momentum), 100 test
-// images, and each norm's metrics must match the CPU run's (--device cpu, same flags): losses within
-// 1e-4 relative, accuracies within one image.
+// emulator, far slower (under CI's sanitizers about a minute per training step): 40 training
+// images, one epoch at batch 16 (two full steps, so the second sees SGD's momentum and replays the
+// captured CUDA Graph, then a short batch of 8 launched op by op), 100 test images, and each norm's
+// metrics must match the CPU run's (--device cpu, same flags): losses within 1e-4 relative,
+// accuracies within one image; BN once more with --cuda-graph false must give the same files,
+// byte for byte (model.ckpt, misclassified.csv, metrics but the seconds).
 #include <unistd.h>
 
 #include <cmath>
@@ -55,7 +59,7 @@ std::vector<double> last_metrics(const fs::path& csv) {
 
 // The emulated CUDA run against the CPU run, per norm.
 int emulated(const std::string& dir, const fs::path& out) {
-  constexpr int kTrain = 32, kTest = 100;  // images; one image is the accuracy tolerance below
+  constexpr int kTrain = 40, kTest = 100;  // images; one image is the accuracy tolerance below
   const std::string common = " --train-limit " + std::to_string(kTrain) + " --test-limit " + std::to_string(kTest) +
                              " --epochs 1 --batch 16 --threads 1 --data " + dir + " --out ";
   bool ok = true;
@@ -76,8 +80,16 @@ int emulated(const std::string& dir, const fs::path& out) {
                 g[2], g[3], same ? "matches" : "DIFFERS");
     ok = ok && same;
   }
+  if (run("--norm bn --device cuda --cuda-graph false" + common + (out / "bn" / "eager").string()) != 0) return 1;
+  const fs::path g = out / "bn" / "cuda", e = out / "bn" / "eager";
+  const bool same = normlab::test::strip_last_column(slurp(g / "metrics.csv")) ==
+                        normlab::test::strip_last_column(slurp(e / "metrics.csv")) &&
+                    slurp(g / "misclassified.csv") == slurp(e / "misclassified.csv") &&
+                    slurp(g / "model.ckpt") == slurp(e / "model.ckpt");
+  std::printf("bn: a CUDA Graph replayed vs every step launched op by op: %s\n",
+              same ? "the same files, byte for byte" : "DIFFERENT results");
   fs::remove_all(out);
-  return ok ? 0 : 1;
+  return ok && same ? 0 : 1;
 }
 #endif
 }  // namespace
@@ -124,6 +136,12 @@ int main() {
   const bool same = normlab::test::strip_last_column(a) == normlab::test::strip_last_column(b) &&
                     slurp(out / "bn" / "misclassified.csv") == slurp(out / "bn-again" / "misclassified.csv");
   std::printf("BN run twice with seed 1: %s\n", same ? "identical metrics and mistakes" : "DIFFERENT results");
+  if (run("--norm bn --cuda-graph false" + common + " --out " + (out / "bn-eager").string()) != 0) return 1;
+  const bool eager_same = normlab::test::strip_last_column(a) ==
+                              normlab::test::strip_last_column(slurp(out / "bn-eager" / "metrics.csv")) &&
+                          slurp(out / "bn" / "model.ckpt") == slurp(out / "bn-eager" / "model.ckpt");
+  std::printf("BN with every step launched op by op (--cuda-graph false): %s\n",
+              eager_same ? "the graph's bits" : "DIFFERENT results");
   fs::remove_all(out);
-  return ok && same ? 0 : 1;
+  return ok && same && eager_same ? 0 : 1;
 }

@@ -151,6 +151,10 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite", cfg.overwrite, "train into an --out folder that holds an earlier run");
   app.add_option("--device", cfg.device, "cpu, or cuda: the hand-written CUDA kernels on the GPU (same flags, same outputs)")
       ->capture_default_str();
+  app.add_option("--cuda-graph", cfg.cuda_graph,
+                 "with --device cuda: capture a training step once as a CUDA Graph and replay it for every full "
+                 "batch (the same bits; off: launch op by op)")
+      ->capture_default_str();
 
   auto* plot = app.add_subcommand("plot", "draw every figure from a run or study folder (no training)");
   std::string plot_dir_arg;

@@ -173,6 +173,7 @@ struct Run {
   EvalResult last{};
   int64_t mallocs_after_first_epoch = 0;
   int64_t profiled_steps = 0;
+  std::size_t graph_nodes = 0;  // kernels, fills and copies of the captured training step (0: none)
 };
 
 std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
@@ -240,7 +241,21 @@ bool diverged(Run& r, int epoch, const std::string& where, double loss, const ch
   return false;
 }
 
+// The run's learning rates, one per step (kernels/sgd.h reads the step's from memory).
+Tensor lr_schedule(const Run& r) {
+  std::vector<double> lr(static_cast<std::size_t>(r.sched.total_steps));
+  for (std::size_t s = 0; s < lr.size(); ++s) lr[s] = r.sched.at(static_cast<long>(s));
+  return Tensor::from({static_cast<int64_t>(lr.size())}, lr, DType::f32).to_device(r.dev);
+}
+
 // The epochs still to train. False when the run diverged (r.res says where).
+//
+// One training step is the same ops on both devices; what changes from step to step (the learning
+// rate, the dropout masks' seed, the batch's place in the epoch) is read by the kernels from a step
+// counter in device memory (kernels/step.h), which the step's last op advances. So on CUDA the
+// step of a full batch is captured once as a CUDA Graph and replayed for every other full batch of
+// the run (one launch instead of about 90); the last, short batch of an epoch runs op by op, as do
+// evaluation and every step of --profile or --cuda-graph off. The bits are the same either way.
 bool train_epochs(Run& r) {
   const TrainConfig& cfg = r.cfg;
   Sequential& net = *r.net;
@@ -248,41 +263,65 @@ bool train_epochs(Run& r) {
   const Device dev = r.dev;
   const bool tty = stdout_is_terminal();
   Tape tape;
-  Tensor images, labels;
+  Tensor images, labels, short_images, short_labels;  // a full batch's and the short last batch's
   // The run's counters live in its resumable state (so a resumed run carries on with them).
   long& step = r.st.step;
   const Tensor no_penalty;
+  const Tensor lr = lr_schedule(r);
+  // (loss + penalty) * n and the correct count, summed on the training device: on CUDA nothing in
+  // the loop below waits for the GPU; the sums are read once, after the last step.
+  Tensor acc = Tensor::zeros({2}, DType::f64, dev);
+  const bool graphs = dev == Device::cuda && cfg.cuda_graph && !cfg.profile;
+  CudaGraph graph;
   profile::reset();
   for (int epoch = r.st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     profile::enable(cfg.profile);  // the training pass only, as the epoch's seconds
-    loader.start_epoch(epoch);
-    // (loss + penalty) * n and the correct count, summed on the training device: on CUDA nothing in
-    // the loop below waits for the GPU; the sums are read once, after the last step.
-    Tensor acc = Tensor::zeros({2}, DType::f64, dev);
+    loader.start_epoch(epoch, step);  // the step counter: {step, 0}
+    const Tensor& counter = loader.counter();
+    acc.zero_();
     int64_t seen = 0;
     const int nb = loader.num_batches();
     for (int b = 0; b < nb; ++b, ++step) {
-      const auto td = Clock::now();
-      loader.get(b, images, labels);
-      r.st.data_seconds += seconds_since(td);
-      Context ctx{&tape, true, r.seed * 1000003ull + static_cast<uint64_t>(step)};
-      Var x = make_var(images);
-      x->requires_grad = false;
-      LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
+      const bool full = loader.batch_size(b) == cfg.batch;
+      Tensor& x_b = full ? images : short_images;
+      Tensor& y_b = full ? labels : short_labels;
+      LossResult out;
+      auto train_step = [&] {
+        const auto td = Clock::now();
+        loader.get(b, x_b, y_b, counter);
+        r.st.data_seconds += seconds_since(td);
+        Context ctx{&tape, true, r.seed * 1000003ull, counter};  // dropout's seed: this + the step
+        Var x = make_var(x_b);
+        x->requires_grad = false;
+        out = nll_loss(net.forward(x, ctx), y_b, ctx);
+        r.opt->zero_grad();
+        tape.backward();
+        r.opt->step(lr, counter);
+        accumulate_metrics(acc, out, r.opt->penalty(), y_b);
+        loader.advance();
+      };
+      if (graphs && full) {
+        if (!graph.ready()) {
+          graph.capture(train_step);
+          r.graph_nodes = graph.nodes();
+          std::printf("CUDA graph: a training step captured (%zu kernels, fills and copies), replayed for every "
+                        "full batch\n",
+                        r.graph_nodes);
+        }
+        graph.replay();
+      } else {
+        train_step();
+      }
       if (dev == Device::cpu) {  // on the CPU the loss is at hand: a divergence stops the run in its step
-        const double loss = lr.value();
+        const double loss = out.value();
         if (exploded(loss))
           return diverged(r, epoch, "step " + std::to_string(b + 1) + " of " + std::to_string(nb), loss);
+        if (!params_finite(net))
+          return diverged(r, epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", loss,
+                          "the step's loss");
       }
-      r.opt->zero_grad();
-      tape.backward();
-      r.opt->step(r.sched.at(step));
-      if (dev == Device::cpu && !params_finite(net))
-        return diverged(r, epoch, "step " + std::to_string(b + 1) + " (a parameter became non-finite)", lr.value(),
-                        "the step's loss");
-      accumulate_metrics(acc, lr, r.opt->penalty(), labels);
-      seen += labels.numel();
+      seen += y_b.numel();
       if (tty && (b % 8 == 0 || b == nb - 1)) progress(epoch, cfg.epochs, b, nb, seen, seconds_since(t0));
     }
     const auto sums = acc.to_vector();  // on CUDA: the one wait for the GPU in the epoch
@@ -347,6 +386,7 @@ void finish_run(Run& r) {
     out["cuda_mallocs_after_epoch1"] = r.mallocs_after_first_epoch;
     out["cuda_mallocs_total"] = ms.mallocs;
     out["cuda_allocations_total"] = ms.allocations;
+    out["cuda_graph_nodes"] = r.graph_nodes;
     std::printf("CUDA allocator: %lld cudaMalloc calls for %lld allocations (%lld of them by the end of epoch 1)\n",
                 static_cast<long long>(ms.mallocs), static_cast<long long>(ms.allocations),
                 static_cast<long long>(r.mallocs_after_first_epoch));
@@ -359,10 +399,13 @@ void finish_run(Run& r) {
   out["status"] = res.status;
   write_file_atomic((fs::path(dir) / "results.json").string(), out.dump(2) + "\n");
   remove_run_state(dir);
-  std::printf("final (epoch %d): test acc %.2f%%, test loss %.4f; %lld parameters; %.2f s/epoch "
-              "(of which data+augmentation %.2f s); results in %s\n",
-              f.epoch, f.test_acc, f.test_loss, static_cast<long long>(res.params), train_total / cfg.epochs,
-              r.st.data_seconds / cfg.epochs, dir.c_str());
+  // (on CUDA the data path's kernels run inside the step, most of them in its graph: not timed apart)
+  char data[64] = "data and augmentation inside the step, on the GPU";
+  if (r.dev == Device::cpu)
+    std::snprintf(data, sizeof data, "of which data+augmentation %.2f s", r.st.data_seconds / cfg.epochs);
+  std::printf("final (epoch %d): test acc %.2f%%, test loss %.4f; %lld parameters; %.2f s/epoch (%s); results in %s\n",
+              f.epoch, f.test_acc, f.test_loss, static_cast<long long>(res.params), train_total / cfg.epochs, data,
+              dir.c_str());
 }
 
 RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,

@@ -38,6 +38,7 @@ struct TrainConfig {
   bool resume = false;     // continue the run or study in `out` (its command.json) where it stopped
   bool overwrite = false;  // train into a folder that holds a previous run
   bool profile = false;    // per-op times of the training passes: printed and written to profile.csv
+  bool cuda_graph = true;  // --device cuda: replay each full batch's step as one CUDA Graph
 };
 
 struct EpochMetrics {

@@ -20,7 +20,8 @@ T keep_or_zero(T v, bool keep) {
 
 // out = in * scale where kept, else +0; with kRelu, max(in, 0) * scale (relu_dropout_forward).
 template <bool kRelu, typename T>
-void masked_scale(T* out, const T* in, int64_t n, T p, uint64_t seed) {
+void masked_scale(T* out, const T* in, int64_t n, T p, DropoutSeed mask) {
+  const uint64_t seed = mask.value();
   // hash >= p * 2^32, as integers: the hash is whole, so comparing it with the threshold rounded up
   // is the same test as comparing it with p * 2^32 itself.
   const auto thr = static_cast<uint64_t>(std::ceil(std::ldexp(static_cast<double>(p), 32)));
@@ -34,16 +35,16 @@ void masked_scale(T* out, const T* in, int64_t n, T p, uint64_t seed) {
 }  // namespace
 
 template <typename T>
-void dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed) {
+void dropout_forward(T* y, const T* x, int64_t n, T p, DropoutSeed seed) {
   masked_scale<false>(y, x, n, p, seed);
 }
 template <typename T>
-void dropout_backward(T* dx, const T* dy, int64_t n, T p, uint64_t seed) {
+void dropout_backward(T* dx, const T* dy, int64_t n, T p, DropoutSeed seed) {
   masked_scale<false>(dx, dy, n, p, seed);
 }
 
 template <typename T>
-void relu_dropout_forward(T* y, const T* x, int64_t n, T p, uint64_t seed) {
+void relu_dropout_forward(T* y, const T* x, int64_t n, T p, DropoutSeed seed) {
   masked_scale<true>(y, x, n, p, seed);
 }
 
@@ -54,12 +55,12 @@ void relu_dropout_backward(T* dx, const T* dy, const T* y, int64_t n, T p) {
   for (int64_t i = 0; i < n; ++i) dx[i] = keep_or_zero(dy[i] * scale, y[i] > T(0));
 }
 
-template void dropout_forward<float>(float*, const float*, int64_t, float, uint64_t);
-template void dropout_forward<double>(double*, const double*, int64_t, double, uint64_t);
-template void dropout_backward<float>(float*, const float*, int64_t, float, uint64_t);
-template void dropout_backward<double>(double*, const double*, int64_t, double, uint64_t);
-template void relu_dropout_forward<float>(float*, const float*, int64_t, float, uint64_t);
-template void relu_dropout_forward<double>(double*, const double*, int64_t, double, uint64_t);
+template void dropout_forward<float>(float*, const float*, int64_t, float, DropoutSeed);
+template void dropout_forward<double>(double*, const double*, int64_t, double, DropoutSeed);
+template void dropout_backward<float>(float*, const float*, int64_t, float, DropoutSeed);
+template void dropout_backward<double>(double*, const double*, int64_t, double, DropoutSeed);
+template void relu_dropout_forward<float>(float*, const float*, int64_t, float, DropoutSeed);
+template void relu_dropout_forward<double>(double*, const double*, int64_t, double, DropoutSeed);
 template void relu_dropout_backward<float>(float*, const float*, const float*, int64_t, float);
 template void relu_dropout_backward<double>(double*, const double*, const double*, int64_t, double);
 

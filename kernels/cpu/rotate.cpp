@@ -1,5 +1,6 @@
 // CPU bilinear rotation (augmentation). Math: kernels/rotate.h.
 #include "kernels/rotate.h"
+#include "kernels/step.h"
 
 #include <cmath>
 #include <cstdint>
@@ -7,7 +8,8 @@
 namespace normlab::cpu {
 
 template <typename T>
-void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fill) {
+void rotate_forward(T* y, const T* x, const T* angles, const int32_t* step, int64_t batch, int N, int H, int W, T fill) {
+  const T* angle = angles + step_rows(step, batch);
   const double ci = (H - 1) / 2.0, cj = (W - 1) / 2.0;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; ++n) {
@@ -31,7 +33,8 @@ void rotate_forward(T* y, const T* x, const T* angle, int N, int H, int W, T fil
   }
 }
 
-template void rotate_forward<float>(float*, const float*, const float*, int, int, int, float);
-template void rotate_forward<double>(double*, const double*, const double*, int, int, int, double);
+template void rotate_forward<float>(float*, const float*, const float*, const int32_t*, int64_t, int, int, int, float);
+template void rotate_forward<double>(double*, const double*, const double*, const int32_t*, int64_t, int, int, int,
+                                     double);
 
 }  // namespace normlab::cpu

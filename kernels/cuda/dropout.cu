@@ -9,7 +9,8 @@ namespace normlab::cuda {
 namespace {
 // out = in * scale where kept, else 0; with kRelu, max(in, 0) * scale (relu_dropout_forward).
 template <bool kRelu>
-__global__ void masked_scale(float* out, const float* in, int64_t n, double thr, float scale, uint64_t seed) {
+__global__ void masked_scale(float* out, const float* in, int64_t n, double thr, float scale, DropoutSeed mask) {
+  const uint64_t seed = mask.value();
   NL_GRID_LOOP(i, n) {
     const float v = kRelu ? (in[i] > 0.f ? in[i] : 0.f) : in[i];
     out[i] = double(hash_u32(seed, uint64_t(i))) >= thr ? v * scale : 0.f;
@@ -20,21 +21,21 @@ __global__ void relu_masked_scale_bwd(float* dx, const float* dy, const float* y
   NL_GRID_LOOP(i, n) dx[i] = y[i] > 0.f ? dy[i] * scale : 0.f;
 }
 template <bool kRelu>
-void run(float* out, const float* in, int64_t n, float p, uint64_t seed) {
+void run(float* out, const float* in, int64_t n, float p, DropoutSeed seed) {
   NL_LAUNCH(masked_scale<kRelu>, blocks_for(n), kThreads, 0, out, in, n, ldexp(double(p), 32), 1.f / (1.f - p), seed);
 }
 }  // namespace
 
 template <>
-void dropout_forward<float>(float* y, const float* x, int64_t n, float p, uint64_t seed) {
+void dropout_forward<float>(float* y, const float* x, int64_t n, float p, DropoutSeed seed) {
   run<false>(y, x, n, p, seed);
 }
 template <>
-void dropout_backward<float>(float* dx, const float* dy, int64_t n, float p, uint64_t seed) {
+void dropout_backward<float>(float* dx, const float* dy, int64_t n, float p, DropoutSeed seed) {
   run<false>(dx, dy, n, p, seed);
 }
 template <>
-void relu_dropout_forward<float>(float* y, const float* x, int64_t n, float p, uint64_t seed) {
+void relu_dropout_forward<float>(float* y, const float* x, int64_t n, float p, DropoutSeed seed) {
   run<true>(y, x, n, p, seed);
 }
 template <>

@@ -3,11 +3,13 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/gather.h"
+#include "kernels/step.h"
 
 namespace normlab::cuda {
 namespace {
-__global__ void gather_k(float* y, int32_t* y_labels, const float* x, const int32_t* labels, const int32_t* idx, int B,
-                         int row) {
+__global__ void gather_k(float* y, int32_t* y_labels, const float* x, const int32_t* labels, const int32_t* order,
+                         const int32_t* step, int64_t batch, int B, int row) {
+  const int32_t* idx = order + step_rows(step, batch);
   NL_GRID_LOOP(e, int64_t(B) * row) {
     const int b = int(e / row), c = int(e % row);
     const int64_t k = idx[b];
@@ -18,9 +20,9 @@ __global__ void gather_k(float* y, int32_t* y_labels, const float* x, const int3
 }  // namespace
 
 template <>
-void gather_rows<float>(float* y, int32_t* y_labels, const float* x, const int32_t* labels, const int32_t* idx, int B,
-                        int row) {
-  NL_LAUNCH(gather_k, blocks_for(int64_t(B) * row), kThreads, 0, y, y_labels, x, labels, idx, B, row);
+void gather_rows<float>(float* y, int32_t* y_labels, const float* x, const int32_t* labels, const int32_t* idx,
+                        const int32_t* step, int64_t batch, int B, int row) {
+  NL_LAUNCH(gather_k, blocks_for(int64_t(B) * row), kThreads, 0, y, y_labels, x, labels, idx, step, batch, B, row);
 }
 
 }  // namespace normlab::cuda

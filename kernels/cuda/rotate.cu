@@ -2,10 +2,13 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/rotate.h"
+#include "kernels/step.h"
 
 namespace normlab::cuda {
 namespace {
-__global__ void rot(float* y, const float* x, const float* angle, int N, int H, int W, float fill) {
+__global__ void rot(float* y, const float* x, const float* angles, const int32_t* step, int64_t batch, int N, int H, int W,
+                    float fill) {
+  const float* angle = angles + step_rows(step, batch);
   const double ci = (H - 1) / 2.0, cj = (W - 1) / 2.0;
   NL_GRID_LOOP(e, int64_t(N) * H * W) {
     const int n = int(e / (H * W)), q = int(e % (H * W)), i = q / W, j = q % W;
@@ -25,8 +28,9 @@ __global__ void rot(float* y, const float* x, const float* angle, int N, int H, 
 }  // namespace
 
 template <>
-void rotate_forward<float>(float* y, const float* x, const float* angle, int N, int H, int W, float fill) {
-  NL_LAUNCH(rot, blocks_for(int64_t(N) * H * W), kThreads, 0, y, x, angle, N, H, W, fill);
+void rotate_forward<float>(float* y, const float* x, const float* angle, const int32_t* step, int64_t batch, int N, int H,
+                           int W, float fill) {
+  NL_LAUNCH(rot, blocks_for(int64_t(N) * H * W), kThreads, 0, y, x, angle, step, batch, N, H, W, fill);
 }
 
 }  // namespace normlab::cuda

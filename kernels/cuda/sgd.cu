@@ -4,11 +4,13 @@
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/penalty.h"
 #include "kernels/sgd.h"
+#include "kernels/step.h"
 
 namespace normlab::cuda {
 namespace {
-__global__ void sgd(float* w, float* v, const float* dw, int64_t n, int64_t n_decay, float l1, float l2, float lr,
-                    float momentum, bool nesterov) {
+__global__ void sgd(float* w, float* v, const float* dw, int64_t n, int64_t n_decay, float l1, float l2,
+                    const float* lr_table, const int32_t* step, float momentum, bool nesterov) {
+  const float lr = lr_table[step_of(step)];
   NL_GRID_LOOP(i, n) {
     float g = dw[i];
     if (i < n_decay) g += penalty_grad(w[i], l1, l2);
@@ -20,9 +22,9 @@ __global__ void sgd(float* w, float* v, const float* dw, int64_t n, int64_t n_de
 }  // namespace
 
 template <>
-void sgd_step<float>(float* w, float* v, const float* dw, int64_t n, int64_t n_decay, float l1, float l2, float lr,
-                     float momentum, bool nesterov) {
-  NL_LAUNCH(sgd, blocks_for(n), kThreads, 0, w, v, dw, n, n_decay, l1, l2, lr, momentum, nesterov);
+void sgd_step<float>(float* w, float* v, const float* dw, int64_t n, int64_t n_decay, float l1, float l2,
+                     const float* lr, const int32_t* step, float momentum, bool nesterov) {
+  NL_LAUNCH(sgd, blocks_for(n), kThreads, 0, w, v, dw, n, n_decay, l1, l2, lr, step, momentum, nesterov);
 }
 
 }  // namespace normlab::cuda
