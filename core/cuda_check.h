@@ -7,7 +7,8 @@
 //                       debug switch) synchronizes the device so that an asynchronous fault is
 //                       reported at the launch that caused it (not while the stream captures a
 //                       CUDA Graph, where nothing runs and a wait would break the capture).
-//   cuda_stream()       the one stream every kernel, copy and fill runs on (core/device_cuda.cpp).
+//   cuda_stream()       the calling thread's stream, on which its kernels, copies and fills run
+//                       (core/device_cuda.cpp).
 // In an emulation build (NORMLAB_CUDA_EMULATE) the runtime API comes from the emulator.
 #pragma once
 #ifdef NORMLAB_CUDA_EMULATE
@@ -45,10 +46,10 @@ inline bool cuda_sync_debug() {
   } while (0)
 
 namespace normlab {
-// The stream of all the backend's work, created on first use. It is a blocking stream, so the
-// synchronous copies (cudaMemcpy, on the legacy stream) still wait for the kernels before them;
-// an explicit stream, not the legacy one, so that it can be captured into a CUDA Graph
-// (core/cuda_graph.h).
+// The stream of the calling thread's work, created on its first use: an explicit stream, not the
+// legacy one, so that it can be captured into a CUDA Graph (CudaGraph, core/device.h), and one per
+// host thread, so that threads training side by side run side by side on the GPU. It is a blocking
+// stream: a synchronous call on the legacy stream (cudaMemcpy, cudaMemset) still waits for it.
 cudaStream_t cuda_stream();
 
 inline bool cuda_capturing() {

@@ -8,10 +8,12 @@
 // calls cudaMalloc only during its first step and never calls cudaFree. cuda_memory_stats() reports
 // how often cudaMalloc was really called, so tests and the app can show it.
 //
-// All copies and fills run on the backend's one stream (cuda_stream(), core/cuda_check.h), in order
-// with the kernels. Copies to the host wait for the work before them (that is the only way to read
-// a result); copies from the host of pageable memory return once the data is staged, so the caller
-// may reuse the host buffer.
+// All copies and fills run on the calling thread's stream (cuda_stream(), core/cuda_check.h; one
+// per host thread), in order with its kernels. Copies to the host wait for the work before them
+// (that is the only way to read a result); copies from the host return once the copy is done, so
+// the caller may reuse the host buffer. Free blocks are cached per stream: a block is handed out
+// again only to the stream that freed it, so threads training side by side (mnist_norm --jobs)
+// never reuse each other's memory while the other's work may still read it.
 //
 // CUDA Graphs (CudaGraph below): capture() runs a function with the stream in capture mode, so
 // that the kernels, fills and device-to-device copies it issues are recorded, not run; replay()

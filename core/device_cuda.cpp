@@ -3,6 +3,7 @@
 // program runs), the backend's stream and CUDA Graphs.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -26,39 +27,42 @@ std::size_t round_size(std::size_t bytes) {
   return (std::max<std::size_t>(bytes, 1) + q - 1) / q * q;
 }
 
-// While a graph captures, every block it allocates, and every block released during the capture
-// (the graph may have used it before), joins the graph's pool: a block of a pool never goes back to
-// a free list while its graph lives, even when its tensor dies. When the graph is reset, the pool's
-// released blocks go to the free lists and the others stay with their tensors.
+// Blocks are cached per stream (each host thread has its own, cuda_stream()): a block freed by one
+// stream's work is handed out again only to that stream, whose order then protects it from the
+// work still queued behind it. While a graph captures, every block it allocates, and every block
+// its thread releases during the capture (the graph may have used it before), joins the graph's
+// pool: a block of a pool never goes back to a free list while its graph lives, even when its
+// tensor dies. When the graph is reset, the pool's released blocks go to the free lists and the
+// others stay with their tensors.
+thread_local int t_capturing = 0;  // the pool of the graph this thread captures (0: none)
+
 class CachingAllocator {
  public:
   int begin_capture() {
     std::lock_guard<std::mutex> lock(mu_);
-    capturing_ = ++last_pool_;
-    pools_[capturing_];
-    return capturing_;
+    t_capturing = ++last_pool_;
+    pools_[t_capturing];
+    return t_capturing;
   }
-  void end_capture() {
-    std::lock_guard<std::mutex> lock(mu_);
-    capturing_ = 0;
-  }
+  void end_capture() { t_capturing = 0; }
   void drop_pool(int pool) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pools_.find(pool);
     if (it == pools_.end()) return;
     for (const auto& [p, b] : it->second) {
       pool_of_.erase(p);
-      if (b.released) free_[b.size].push_back(p);
+      if (b.released) free_[b.stream][b.size].push_back(p);
     }
     pools_.erase(it);
   }
 
   void* alloc(std::size_t bytes) {
     const std::size_t size = round_size(bytes);
+    cudaStream_t stream = cuda_stream();
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.allocations;
     void* p = nullptr;
-    auto& list = free_[size];
+    auto& list = free_[stream][size];
     if (!list.empty()) {
       p = list.back();
       list.pop_back();
@@ -73,33 +77,33 @@ class CachingAllocator {
       ++stats_.mallocs;
       stats_.reserved += size;
     }
-    size_of_[p] = size;
+    live_[p] = {size, stream, false};
     stats_.in_use += size;
-    if (capturing_) {
-      pools_[capturing_][p] = {size, false};
-      pool_of_[p] = capturing_;
+    if (t_capturing) {
+      pools_[t_capturing][p] = {size, stream, false};
+      pool_of_[p] = t_capturing;
     }
 #ifdef NORMLAB_CUDA_EMULATE
     // (on the stream: inside a capture the graph refills the block with NaN at every replay)
-    CUDA_CHECK(cudaMemsetAsync(p, 0xff, size, cuda_stream()));
+    CUDA_CHECK(cudaMemsetAsync(p, 0xff, size, stream));
 #endif
     return p;
   }
 
   void release(void* p) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = size_of_.find(p);
-    if (it == size_of_.end()) return;  // not ours (cannot happen through Tensor)
-    const std::size_t size = it->second;
-    stats_.in_use -= size;
-    size_of_.erase(it);
+    auto it = live_.find(p);
+    if (it == live_.end()) return;  // not ours (cannot happen through Tensor)
+    const Block b = it->second;
+    stats_.in_use -= b.size;
+    live_.erase(it);
     if (auto g = pool_of_.find(p); g != pool_of_.end()) {
       pools_[g->second][p].released = true;  // the graph keeps it
-    } else if (capturing_) {
-      pools_[capturing_][p] = {size, true};
-      pool_of_[p] = capturing_;
+    } else if (t_capturing) {
+      pools_[t_capturing][p] = {b.size, b.stream, true};
+      pool_of_[p] = t_capturing;
     } else {
-      free_[size].push_back(p);
+      free_[b.stream][b.size].push_back(p);
     }
   }
 
@@ -111,25 +115,27 @@ class CachingAllocator {
  private:
   void release_cached() {  // called with mu_ held
     CUDA_CHECK(cudaDeviceSynchronize());
-    for (auto& [size, list] : free_) {
-      for (void* p : list) {
-        CUDA_CHECK(cudaFree(p));
-        stats_.reserved -= size;
+    for (auto& [stream, lists] : free_)
+      for (auto& [size, list] : lists) {
+        for (void* p : list) {
+          CUDA_CHECK(cudaFree(p));
+          stats_.reserved -= size;
+        }
+        list.clear();
       }
-      list.clear();
-    }
   }
 
-  struct PoolBlock {
+  struct Block {
     std::size_t size;
-    bool released;  // its tensor is gone: only the graph uses it
+    cudaStream_t stream;  // whose free list it returns to
+    bool released;        // (in a pool) its tensor is gone: only the graph uses it
   };
   std::mutex mu_;
-  std::unordered_map<std::size_t, std::vector<void*>> free_;
-  std::unordered_map<void*, std::size_t> size_of_;  // blocks in use
-  std::unordered_map<int, std::unordered_map<void*, PoolBlock>> pools_;
+  std::unordered_map<cudaStream_t, std::unordered_map<std::size_t, std::vector<void*>>> free_;
+  std::unordered_map<void*, Block> live_;  // blocks in use
+  std::unordered_map<int, std::unordered_map<void*, Block>> pools_;
   std::unordered_map<void*, int> pool_of_;
-  int capturing_ = 0, last_pool_ = 0;
+  int last_pool_ = 0;
   CudaMemoryStats stats_;
 };
 
@@ -166,10 +172,12 @@ std::string cuda_device_name() {
 void* cuda_alloc(std::size_t bytes) { return allocator().alloc(bytes); }
 void cuda_release(void* p) { allocator().release(p); }
 
+// One per host thread, never destroyed (its blocks stay cached under it): the training of a study
+// with --jobs runs each worker thread's runs on the worker's stream, side by side on the GPU.
 cudaStream_t cuda_stream() {
-  static cudaStream_t s = [] {
+  thread_local cudaStream_t s = [] {
     cudaStream_t c = nullptr;
-    CUDA_CHECK(cudaStreamCreate(&c));  // blocking: the legacy stream's copies wait for it
+    CUDA_CHECK(cudaStreamCreate(&c));
     return c;
   }();
   return s;
@@ -179,10 +187,14 @@ void cuda_copy(void* dst, const void* src, std::size_t bytes, bool dst_device, b
   if (bytes == 0) return;
   const cudaMemcpyKind kind = dst_device ? (src_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                          : (src_device ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
-  if (kind == cudaMemcpyDeviceToDevice)
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda_stream()));  // stays in stream order, no host wait
-  else
-    CUDA_CHECK(cudaMemcpy(dst, src, bytes, kind));
+  if (kind == cudaMemcpyHostToHost) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  // In the stream's order, after the work before it. A copy with a host side waits until it is
+  // done: to the host, to read the result; from the host, so that the caller may reuse its buffer.
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, cuda_stream()));
+  if (kind != cudaMemcpyDeviceToDevice) CUDA_CHECK(cudaStreamSynchronize(cuda_stream()));
 }
 
 void cuda_memset_zero(void* p, std::size_t bytes) {

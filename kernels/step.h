@@ -4,7 +4,8 @@
 // arguments: those ops read the position from this counter when they run, on either backend.
 //   step = i32[2] {s, b}: s the run's step (0-based, across epochs), b the batch within the epoch
 //   step_advance:  s += 1, b += 1          (the last op of a training step)
-// The readers, each with the counter as a pointer (null: the op's plain form, as if s = b = 0):
+// The readers, each with the counter as a pointer (null: the op's plain form — lr[0], rows and
+// angles from 0, the dropout seed as given):
 //   sgd_step        lr = lr[s]                                  (kernels/sgd.h)
 //   dropout ops     seed = splitmix64((base + s) ^ layer * φ)   (kernels/dropout.h, DropoutSeed)
 //   gather_rows     rows idx[b * batch + i]                     (kernels/gather.h)

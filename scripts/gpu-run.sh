@@ -5,14 +5,17 @@
 #   scripts/gpu-run.sh                 every step; logs under $OUT (the device tool's folder), else runs/gpu-run
 #   scripts/gpu-run.sh --preflight     only the checks (also useful here: fails clearly without a GPU)
 #   scripts/gpu-run.sh --steps LIST    only the named steps, in this order, LIST a comma list of
-#        tests, sanitizer, profile, study, repeat, graphs, bench, ncu, eager, compile   (default: all)
-# Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1).
+#        tests, sanitizer, profile, study, parallel, repeat, graphs, bench, ncu, eager, compile
+#        (default: all of them)
+# Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1), JOBS
+# (runs side by side in the parallel step, default 15).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
 # library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
 # skipped test is a failure here) and sanitizer: compute-sanitizer memcheck/racecheck/initcheck/
 # synccheck over the parity tests — these check and time nothing, so they run side by side -> then
 # one at a time, since they are timed: profile (one BN epoch, each launch synchronised, per-op
-# times) -> study (bn+l1, gn, ln x 20 epochs, --device cuda) -> repeat (GN again, same seed: the
+# times) -> study (bn+l1, gn, ln x 20 epochs, --device cuda) -> parallel (the same study with its
+# runs side by side, --jobs $JOBS: its wall time, and every checkpoint the study's) -> repeat (GN again, same seed: the
 # checkpoint must be byte-identical) -> graphs (BN for 3 epochs with each training step launched op
 # by op, --cuda-graph false, then replayed as a CUDA Graph: epoch seconds of both, and the same
 # checkpoint) -> bench (bench_kernels) -> ncu (every kernel's GPU time over
@@ -27,9 +30,10 @@ B=${BUNDLE:-gpu-bundle}
 O=${OUT:-runs/gpu-run}
 BUDGET=${BUDGET:-570}
 SEEDS=${SEEDS:-1}
+JOBS=${JOBS:-15}
 START=$(date +%s)
 DATA=$B/data/mnist
-ALL=tests,sanitizer,profile,study,repeat,graphs,bench,ncu,eager,compile
+ALL=tests,sanitizer,profile,study,parallel,repeat,graphs,bench,ncu,eager,compile
 STEPS=$ALL
 preflight_only=0
 while [ $# -gt 0 ]; do
@@ -147,7 +151,7 @@ if want tests || want sanitizer; then
   if want sanitizer; then
     for tool in memcheck racecheck initcheck synccheck; do
       pstep "compute-sanitizer $tool cuda_parity" "$Z" \
-        compute-sanitizer --tool "$tool" --error-exitcode 1 "$B/bin/cuda_parity" "[conv],[norm],[pointwise]"
+        compute-sanitizer --tool "$tool" --error-exitcode 1 "$B/bin/cuda_parity" "[conv],[norm],[pointwise],[train],[graph]"
     done
   fi
   pwait
@@ -168,6 +172,19 @@ if want study; then
   for r in $(find "$R/study" -name results.json 2>/dev/null | sort); do
     python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('  %-14s %.2f%%  %.3f s  %.3f s' % ('/'.join(sys.argv[1].split('/')[-3:-1]), j['final_test_acc'], j['mean_epoch_seconds'], j['eval_seconds_per_epoch']))" "$r" >>"$S"
   done
+fi
+if want parallel; then
+  # The study again with its runs side by side (one host thread and CUDA stream each): the study's
+  # wall time, and each run's checkpoint must be the one-at-a-time study's, byte for byte.
+  step "parallel: the study with --jobs $JOBS" "$O/train.log" 120 "$B/bin/mnist_norm" --device cuda --norm bn,gn,ln \
+    --l1 1e-5 --epochs 20 --seeds "$SEEDS" --jobs "$JOBS" --data "$DATA" --out "$R/parallel"
+  n=0 bad=0
+  for c in $(cd "$R/parallel" 2>/dev/null && find . -name model.ckpt | sort); do
+    n=$((n + 1))
+    cmp -s "$R/parallel/$c" "$R/study/$c" || bad=$((bad + 1))
+  done
+  echo "parallel: $n run(s) side by side; $bad checkpoint(s) differ from the one-at-a-time study's" | tee -a "$S"
+  [ "$bad" -eq 0 ] || status=1
 fi
 if want repeat; then
   # GN once more with the same seed: the whole training must give the same bits on the same GPU.

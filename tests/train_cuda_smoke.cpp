@@ -13,8 +13,9 @@
 // images, one epoch at batch 16 (two full steps, so the second sees SGD's momentum and replays the
 // captured CUDA Graph, then a short batch of 8 launched op by op), 100 test images, and each norm's
 // metrics must match the CPU run's (--device cpu, same flags): losses within 1e-4 relative,
-// accuracies within one image; BN once more with --cuda-graph false must give the same files,
-// byte for byte (model.ckpt, misclassified.csv, metrics but the seconds).
+// accuracies within one image; BN once more with --cuda-graph false, and BN and GN as one study
+// trained side by side (--jobs 2), must give the same files, byte for byte (model.ckpt,
+// misclassified.csv, metrics but the seconds).
 #include <unistd.h>
 
 #include <cmath>
@@ -80,16 +81,25 @@ int emulated(const std::string& dir, const fs::path& out) {
                 g[2], g[3], same ? "matches" : "DIFFERS");
     ok = ok && same;
   }
+  // The same files, byte for byte (metrics but the seconds).
+  auto same_files = [](const fs::path& a, const fs::path& b) {
+    return normlab::test::strip_last_column(slurp(a / "metrics.csv")) ==
+               normlab::test::strip_last_column(slurp(b / "metrics.csv")) &&
+           slurp(a / "misclassified.csv") == slurp(b / "misclassified.csv") &&
+           slurp(a / "model.ckpt") == slurp(b / "model.ckpt");
+  };
   if (run("--norm bn --device cuda --cuda-graph false" + common + (out / "bn" / "eager").string()) != 0) return 1;
-  const fs::path g = out / "bn" / "cuda", e = out / "bn" / "eager";
-  const bool same = normlab::test::strip_last_column(slurp(g / "metrics.csv")) ==
-                        normlab::test::strip_last_column(slurp(e / "metrics.csv")) &&
-                    slurp(g / "misclassified.csv") == slurp(e / "misclassified.csv") &&
-                    slurp(g / "model.ckpt") == slurp(e / "model.ckpt");
+  const bool eager = same_files(out / "bn" / "cuda", out / "bn" / "eager");
   std::printf("bn: a CUDA Graph replayed vs every step launched op by op: %s\n",
-              same ? "the same files, byte for byte" : "DIFFERENT results");
+              eager ? "the same files, byte for byte" : "DIFFERENT results");
+  // BN and GN as one study, trained side by side on two host threads and streams.
+  if (run("--norm bn,gn --device cuda --jobs 2" + common + (out / "jobs").string()) != 0) return 1;
+  const bool jobs = same_files(out / "bn" / "cuda", out / "jobs" / "bn-s1") &&
+                    same_files(out / "gn" / "cuda", out / "jobs" / "gn-s1");
+  std::printf("bn, gn side by side (--jobs 2) vs one at a time: %s\n",
+              jobs ? "the same files, byte for byte" : "DIFFERENT results");
   fs::remove_all(out);
-  return ok && same ? 0 : 1;
+  return ok && eager && jobs ? 0 : 1;
 }
 #endif
 }  // namespace

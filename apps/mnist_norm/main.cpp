@@ -99,6 +99,11 @@ void validate(const TrainConfig& c) {
     const bool ok = cuda_available(&why);  // fills why before the message is built
     require(ok, "--device cuda: no usable GPU (" + why + "); train on the CPU with --device cpu");
   }
+  require(c.jobs >= 1, "--jobs must be >= 1");
+  require(c.jobs == 1 || c.device == "cuda",
+          "--jobs trains runs side by side on the GPU: use it with --device cuda (on the CPU a run already uses "
+          "every core)");
+  require(c.jobs == 1 || !c.profile, "--profile times one run's ops: use it with --jobs 1");
 }
 
 }  // namespace
@@ -150,6 +155,10 @@ int main(int argc, char** argv) {
   app.add_flag("--profile", cfg.profile, "time each kernel op of the training passes; writes profile.csv");
   app.add_flag("--overwrite", cfg.overwrite, "train into an --out folder that holds an earlier run");
   app.add_option("--device", cfg.device, "cpu, or cuda: the hand-written CUDA kernels on the GPU (same flags, same outputs)")
+      ->capture_default_str();
+  app.add_option("--jobs", cfg.jobs,
+                 "with --device cuda: train up to N runs of a study side by side, each on its own host thread and "
+                 "CUDA stream (the same bits as one after another)")
       ->capture_default_str();
   app.add_option("--cuda-graph", cfg.cuda_graph,
                  "with --device cuda: capture a training step once as a CUDA Graph and replay it for every full "

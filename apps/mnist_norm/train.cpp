@@ -16,6 +16,7 @@
 #include "apps/mnist_norm/io.h"
 #include "apps/mnist_norm/plot.h"
 #include "apps/mnist_norm/resume.h"
+#include "apps/mnist_norm/study.h"
 #include "core/checkpoint.h"
 #include "core/device.h"
 #include "core/profile.h"
@@ -261,7 +262,7 @@ bool train_epochs(Run& r) {
   Sequential& net = *r.net;
   BatchLoader& loader = *r.loader;
   const Device dev = r.dev;
-  const bool tty = stdout_is_terminal();
+  const bool tty = stdout_is_terminal() && cfg.jobs == 1;  // (side by side, progress bars would mix)
   Tape tape;
   Tensor images, labels, short_images, short_labels;  // a full batch's and the short last batch's
   // The run's counters live in its resumable state (so a resumed run carries on with them).
@@ -273,7 +274,7 @@ bool train_epochs(Run& r) {
   Tensor acc = Tensor::zeros({2}, DType::f64, dev);
   const bool graphs = dev == Device::cuda && cfg.cuda_graph && !cfg.profile;
   CudaGraph graph;
-  profile::reset();
+  if (cfg.profile) profile::reset();  // (--profile: one run at a time; the table is not shared safely)
   for (int epoch = r.st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     profile::enable(cfg.profile);  // the training pass only, as the epoch's seconds
@@ -341,8 +342,10 @@ bool train_epochs(Run& r) {
                    r.last.loss, r.last.acc, train_secs};
     r.res.epochs.push_back(m);
     if (tty) std::printf("\r%s\r", std::string(90, ' ').c_str());
-    std::printf("epoch %2d/%d  train loss %.4f acc %6.2f%%  test loss %.4f acc %6.2f%%  %.1fs (%.0f img/s)\n", epoch,
-                cfg.epochs, m.train_loss, m.train_acc, m.test_loss, m.test_acc, train_secs,
+    // (runs side by side, --jobs: each line names its run)
+    const std::string who = cfg.jobs > 1 ? fs::path(r.dir).filename().string() + ": " : "";
+    std::printf("%sepoch %2d/%d  train loss %.4f acc %6.2f%%  test loss %.4f acc %6.2f%%  %.1fs (%.0f img/s)\n",
+                who.c_str(), epoch, cfg.epochs, m.train_loss, m.train_acc, m.test_loss, m.test_acc, train_secs,
                 static_cast<double>(seen) / train_secs);
     std::fflush(stdout);
     write_file_atomic((fs::path(r.dir) / "metrics.csv").string(), metrics_csv(r.res.epochs));
@@ -413,75 +416,6 @@ RunResult train_one(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1,
   auto run = build_run(cfg, norm, seed, l1, train, test, dir, resume);
   if (train_epochs(*run)) finish_run(*run);
   return run->res;
-}
-
-void write_summary(const std::string& dir, const std::vector<RunResult>& runs, const std::vector<Norm>& norms,
-                   const TrainConfig& cfg) {
-  std::ostringstream csv;
-  csv << "norm,seed,parameters,final_test_acc,final_test_loss,mean_epoch_seconds,run,status\n";
-  json failed = json::array(), jn = json::array();
-  for (const auto& r : runs) {
-    if (r.status != "ok") {
-      failed.push_back({{"run", fs::path(r.dir).filename().string()}, {"status", r.status}, {"failure", r.failure}});
-      std::printf("%s: %s%s%s\n", fs::path(r.dir).filename().string().c_str(),
-                  r.status == "diverged" ? "DIVERGED" : "BELOW THE SANITY THRESHOLD",
-                  r.failure.empty() ? "" : ": ", r.failure.c_str());
-    }
-    if (r.status == "diverged") {  // no final metrics: listed, left out of the means
-      csv << norm_name(r.norm) << ',' << r.seed << ',' << r.params << ",,,," << fs::path(r.dir).filename().string()
-          << ",diverged\n";
-      continue;
-    }
-    double secs = 0;
-    for (const auto& m : r.epochs) secs += m.seconds;
-    csv << norm_name(r.norm) << ',' << r.seed << ',' << r.params << ',' << r.epochs.back().test_acc << ','
-        << r.epochs.back().test_loss << ',' << secs / static_cast<double>(r.epochs.size()) << ','
-        << fs::path(r.dir).filename().string() << ',' << r.status << '\n';
-  }
-  std::printf("\n%-6s %-8s %6s %22s %22s %10s\n", "norm", "params", "seeds", "final test acc (%)", "final test loss",
-              "s/epoch");
-  for (Norm n : norms) {
-    std::vector<double> acc, loss, secs;
-    std::vector<std::string> run_dirs;
-    int64_t params = 0;
-    for (const auto& r : runs)
-      if (r.norm == n && r.status != "diverged") {
-        acc.push_back(r.epochs.back().test_acc);
-        loss.push_back(r.epochs.back().test_loss);
-        double s = 0;
-        for (const auto& m : r.epochs) s += m.seconds;
-        secs.push_back(s / static_cast<double>(r.epochs.size()));
-        params = r.params;
-        run_dirs.push_back(fs::path(r.dir).filename().string());
-      }
-    if (acc.empty()) continue;  // every run of this norm diverged
-    auto [am, as] = mean_std(acc);
-    auto [lm, ls] = mean_std(loss);
-    auto [sm, ss] = mean_std(secs);
-    const double l1 = run_l1(cfg, n);
-    jn.push_back({{"norm", norm_name(n)}, {"l1", l1}, {"parameters", params}, {"seeds", acc.size()},
-                  {"test_acc_mean", am}, {"test_acc_std", as}, {"test_loss_mean", lm}, {"test_loss_std", ls},
-                  {"epoch_seconds_mean", sm}, {"runs", run_dirs}});
-    char b[64], c[64];
-    std::snprintf(b, sizeof b, "%.2f +- %.2f", am, as);
-    std::snprintf(c, sizeof c, "%.4f +- %.4f", lm, ls);
-    std::printf("%-6s %-8lld %6zu %22s %22s %10.2f\n", (norm_name(n) + (l1 > 0 ? "+L1" : "")).c_str(),
-                static_cast<long long>(params), acc.size(), b, c, sm);
-  }
-  json summary = {{"epochs", cfg.epochs}, {"seed", cfg.seed},   {"seeds", cfg.seeds}, {"threads", cfg.threads},
-                  {"device", cfg.device}, {"norms", jn}, {"failed_runs", failed}};
-  write_file_atomic((fs::path(dir) / "summary.csv").string(), csv.str());
-  write_file_atomic((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
-}
-
-// A finished run of an earlier, interrupted study: its results and metrics as the summary needs them.
-RunResult load_finished(const std::string& dir, Norm norm, uint64_t seed) {
-  const json r = json::parse(read_file((fs::path(dir) / "results.json").string()));
-  RunResult res{dir, norm, seed, r.at("parameters").get<int64_t>(), {}, r.value("status", std::string("ok")), ""};
-  for (auto& row : read_metrics((fs::path(dir) / "metrics.csv").string()))
-    res.epochs.push_back({static_cast<int>(row.at("epoch")), row.at("train_loss"), row.at("train_acc"),
-                          row.at("test_loss"), row.at("test_acc"), row.at("seconds")});
-  return res;
 }
 
 // The output folder: refused when it holds an earlier run (unless --overwrite), created, writable.
@@ -565,28 +499,40 @@ int run_training(const TrainConfig& cfg, std::vector<RunResult>* results) {
   std::printf("normlab mnist_norm: %lld training / %lld test images from %s; %d thread(s); output %s\n",
               static_cast<long long>(train.size()), static_cast<long long>(test.size()), data.c_str(), cfg.threads,
               out.c_str());
-  std::vector<RunResult> runs;
-  bool any_diverged = false;
-  // Seed-major order: every norm's first seed finishes before any second seed starts.
+  // Seed-major order: every norm's first seed finishes before any second seed starts (with --jobs,
+  // starts before any second seed does).
+  struct Todo {
+    Norm norm;
+    uint64_t seed;
+    std::string dir;
+  };
+  std::vector<Todo> todo;
   for (int s = 0; s < cfg.seeds; ++s)
     for (Norm n : cfg.norms) {
       const uint64_t seed = cfg.seed + static_cast<uint64_t>(s);
-      const double l1 = run_l1(cfg, n);
-      const std::string dir = study ? (fs::path(out) / (norm_name(n) + "-s" + std::to_string(seed))).string() : out;
-      if (cfg.resume && fs::exists(fs::path(dir) / "results.json")) {
-        std::printf("%s: finished before, kept as it is\n", dir.c_str());
-        runs.push_back(load_finished(dir, n, seed));
-        continue;
-      }
-      runs.push_back(train_one(cfg, n, seed, l1, train, test, dir, cfg.resume));
-      if (runs.back().status == "diverged") {
-        any_diverged = true;
-        if (!study) {
-          if (results) *results = runs;
-          return 3;  // the last good checkpoint (resume.ckpt) stays; no results, no figures
-        }
-      }
+      todo.push_back({n, seed, study ? (fs::path(out) / (norm_name(n) + "-s" + std::to_string(seed))).string() : out});
     }
+  std::vector<RunResult> runs(todo.size());
+  auto one = [&](std::size_t i) {
+    const Todo& t = todo[i];
+    if (cfg.resume && fs::exists(fs::path(t.dir) / "results.json")) {
+      std::printf("%s: finished before, kept as it is\n", t.dir.c_str());
+      runs[i] = load_finished(t.dir, t.norm, t.seed);
+    } else {
+      runs[i] = train_one(cfg, t.norm, t.seed, run_l1(cfg, t.norm), train, test, t.dir, cfg.resume);
+    }
+  };
+  if (cfg.jobs > 1) {
+    side_by_side(todo.size(), cfg.jobs, one);
+  } else {
+    for (std::size_t i = 0; i < todo.size(); ++i) one(i);
+  }
+  bool any_diverged = false;
+  for (const auto& r : runs) any_diverged = any_diverged || r.status == "diverged";
+  if (any_diverged && !study) {
+    if (results) *results = runs;
+    return 3;  // the last good checkpoint (resume.ckpt) stays; no results, no figures
+  }
   if (study) write_summary(out, runs, cfg.norms, cfg);
   if (results) *results = runs;
   if (gnuplot_available()) {

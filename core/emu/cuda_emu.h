@@ -6,7 +6,8 @@
 // Host side (core/emu/runtime.cpp): device memory is host memory (posix_memalign, exact size, so
 // AddressSanitizer sees every overrun; new allocations are filled with 0xFF bytes, a NaN in float
 // and double), copies are memcpy checked against the live allocations, events read a clock, and
-// every call returns the cudaError_t that CUDA would. Kernel faults are sticky, as on a GPU. Work
+// every call returns the cudaError_t that CUDA would. The last error is per host thread and kernel
+// faults are sticky, as on a GPU. Work
 // runs in the order it is issued, whatever its stream; streams exist for stream capture (CUDA
 // Graphs): while a stream captures, its launches, memsets and copies become the graph's nodes
 // instead of running, and a graph launch runs them in capture order. What would break a capture

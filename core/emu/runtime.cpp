@@ -18,11 +18,15 @@
 namespace normlab::emu {
 namespace {
 
-std::mutex mu;                            // guards everything below
+std::mutex mu;                            // guards live and max_dynamic
 std::map<const char*, std::size_t> live;  // device allocations: start -> bytes
 std::unordered_map<const void*, int> max_dynamic;
-cudaError_t last = cudaSuccess, sticky = cudaSuccess;
-std::string detail_of_last, detail_of_sticky;
+// The last error is the calling thread's, as CUDA's is; a kernel fault is the whole context's.
+thread_local cudaError_t last = cudaSuccess;
+thread_local std::string detail_of_last;
+std::atomic<cudaError_t> sticky{cudaSuccess};
+std::mutex sticky_mu;  // guards detail_of_sticky and the first fault's recording
+std::string detail_of_sticky;
 
 // The allocation holding [p, p + bytes), or false (called with mu held).
 bool inside(const void* p, std::size_t bytes) {
@@ -106,9 +110,12 @@ void set_error(cudaError_t e, const char* detail, bool is_sticky) {
   // (called with or without mu held by the two halves; the scheduler never holds it)
   last = e;
   detail_of_last = detail;
-  if (is_sticky && sticky == cudaSuccess) {
-    sticky = e;
-    detail_of_sticky = detail;
+  if (is_sticky) {
+    std::lock_guard<std::mutex> lock(sticky_mu);
+    if (sticky == cudaSuccess) {
+      detail_of_sticky = detail;
+      sticky = e;
+    }
   }
   std::fprintf(stderr, "cuda emulator: %s\n", detail);
 }
@@ -331,6 +338,7 @@ cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceReset() {
+  std::lock_guard<std::mutex> lock(sticky_mu);
   last = sticky = cudaSuccess;
   detail_of_last.clear();
   detail_of_sticky.clear();
@@ -338,11 +346,15 @@ cudaError_t cudaDeviceReset() {
 }
 
 cudaError_t cudaGetLastError() {
-  const cudaError_t e = sticky != cudaSuccess ? sticky : last;
+  const cudaError_t f = sticky;
+  const cudaError_t e = f != cudaSuccess ? f : last;
   last = cudaSuccess;
   return e;
 }
-cudaError_t cudaPeekAtLastError() { return sticky != cudaSuccess ? sticky : last; }
+cudaError_t cudaPeekAtLastError() {
+  const cudaError_t f = sticky;
+  return f != cudaSuccess ? f : last;
+}
 
 const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {
