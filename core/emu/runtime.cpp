@@ -72,10 +72,13 @@ std::vector<CUstream_st*> capturing;   // the streams capturing now
 
 // Breaks every capture under way, as the GPU does when work reaches a stream that a capture cannot
 // see (the legacy stream) or a call waits for the device; returns e with the reason.
+void invalidate_captures_locked() {  // capture_mu held
+  for (CUstream_st* s : capturing) s->invalidated = true;
+}
 cudaError_t break_captures(cudaError_t e, const std::string& why) {
   {
     std::lock_guard<std::mutex> lock(capture_mu);
-    for (CUstream_st* s : capturing) s->invalidated = true;
+    invalidate_captures_locked();
   }
   return fail(e, why + " (the capture is invalidated)");
 }
@@ -175,8 +178,8 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
     std::lock_guard<std::mutex> lock(capture_mu);
     bool unsafe = false;
     for (CUstream_st* s : capturing) unsafe = unsafe || s->mode != cudaStreamCaptureModeRelaxed;
-    if (unsafe) {
-      for (CUstream_st* s : capturing) s->invalidated = true;
+    if (unsafe) {  // (under the lock that read the modes: break_captures would take it again)
+      invalidate_captures_locked();
       return fail(cudaErrorStreamCaptureUnsupported,
                   "cudaMalloc during a stream capture that is not in cudaStreamCaptureModeRelaxed (the capture is "
                   "invalidated)");
@@ -233,6 +236,9 @@ bool is_capturing(cudaStream_t s) {
   std::lock_guard<std::mutex> lock(capture_mu);
   return s && s->capturing;
 }
+// Whether a wait on s would wait on captured work: s captures, or s is the legacy stream (which
+// waits for every blocking stream) while some stream captures.
+bool waits_on_capture(cudaStream_t s) { return is_capturing(s) || (!s && capture_active()); }
 }  // namespace
 
 // The synchronous calls run on the legacy stream and wait: never during a capture.
@@ -260,7 +266,7 @@ cudaError_t cudaDeviceSynchronize() {  // kernels ran inside their launch
   return sticky;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
-  if (is_capturing(s) || (!s && capture_active()))
+  if (waits_on_capture(s))
     return break_captures(cudaErrorStreamCaptureUnsupported, "cudaStreamSynchronize of a capturing stream");
   return sticky;
 }
@@ -410,7 +416,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return fail(cudaErrorInvalidResourceHandle, "cudaEventRecord: null event");
-  if (is_capturing(s) || (!s && capture_active()))
+  if (waits_on_capture(s))
     return break_captures(cudaErrorStreamCaptureUnsupported, "cudaEventRecord: the emulator captures no events");
   e->t = std::chrono::steady_clock::now();
   e->recorded = true;
