@@ -5,16 +5,13 @@
 // (NL_KERNEL, kernels/dispatch_impl.h): kernels/cpu/<op>.cpp for Device::cpu (float or double),
 // kernels/cuda/<op>.cu for Device::cuda (float; asynchronous). All tensors of one call must be on
 // one device. Layers call only these functions.
-// This part: the layers' ops (conv, norms, activations, pooling, dropout); kernels/dispatch_train.cpp
-// has the loss, optimizer and data ops.
+// This part: the layers' ops (conv, activations, pooling, dropout); kernels/dispatch_norm.cpp has the
+// norms, kernels/dispatch_train.cpp the loss, optimizer and data ops.
 
-#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/dispatch_impl.h"
 #include "kernels/dropout.h"
 #include "kernels/gap.h"
-#include "kernels/groupnorm.h"
-#include "kernels/layernorm.h"
 #include "kernels/maxpool.h"
 #include "kernels/relu.h"
 
@@ -62,123 +59,6 @@ void conv2d_backward_weight(Tensor& dw, Tensor* db, const Tensor& dy, const Tens
             db ? db->data<T>() : nullptr, dy.data<T>(), x.data<T>(), s);
 }
 
-void batchnorm_forward_train(Tensor& y, Tensor& mean, Tensor& rstd, Tensor& running_mean, Tensor& running_var,
-                             const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum) {
-  const char* op = "batchnorm_forward_train";
-  check4(op, "x", x);
-  const Shape c{x.dim(1)};
-  for (const Tensor* t : {&mean, &rstd, &running_mean, &running_var}) check_shape(op, "statistics", *t, c);
-  check_shape(op, "gamma", gamma, c);
-  check_shape(op, "beta", beta, c);
-  check_shape(op, "y", y, x.shape());
-  NL_CHECK(x.dim(0) * x.dim(2) * x.dim(3) >= 2, op, ": needs at least 2 values per channel, x is ",
-           shape_str(x.shape()));
-  NL_KERNEL(batchnorm_forward_train, op, x, (&y, &mean, &rstd, &running_mean, &running_var, &gamma, &beta), y.data<T>(),
-            mean.data<T>(), rstd.data<T>(), running_mean.data<T>(), running_var.data<T>(), x.data<T>(), gamma.data<T>(),
-            beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), T(eps), T(momentum));
-}
-
-void batchnorm_forward_eval(Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                            const Tensor& running_mean, const Tensor& running_var, double eps) {
-  const char* op = "batchnorm_forward_eval";
-  check4(op, "x", x);
-  const Shape c{x.dim(1)};
-  for (const Tensor* t : {&gamma, &beta, &running_mean, &running_var}) check_shape(op, "parameter", *t, c);
-  check_shape(op, "y", y, x.shape());
-  NL_KERNEL(batchnorm_forward_eval, op, x, (&y, &gamma, &beta, &running_mean, &running_var), y.data<T>(), x.data<T>(),
-            gamma.data<T>(), beta.data<T>(), running_mean.data<T>(), running_var.data<T>(), i(x.dim(0)), i(x.dim(1)),
-            i(x.dim(2) * x.dim(3)), T(eps));
-}
-
-void batchnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& mean,
-                        const Tensor& rstd, const Tensor& x, const Tensor& gamma) {
-  const char* op = "batchnorm_backward";
-  check4(op, "x", x);
-  const Shape c{x.dim(1)};
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&dgamma, &dbeta, &mean, &rstd, &gamma})
-    check_shape(op, "per-channel tensor", *t, c);
-  check_shape(op, "dy", dy, x.shape());
-  check_shape(op, "dx", dx, x.shape());
-  NL_KERNEL(batchnorm_backward, op, x, (&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma), dx.data<T>(),
-            dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
-            gamma.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)));
-}
-
-namespace {
-void check_groups(const char* op, const Tensor& x, int groups) {
-  NL_CHECK(groups >= 1 && x.dim(1) % groups == 0, op, ": ", groups, " groups do not divide ", x.dim(1), " channels");
-}
-}  // namespace
-
-void groupnorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                       int groups, double eps) {
-  const char* op = "groupnorm_forward";
-  check4(op, "x", x);
-  check_groups(op, x, groups);
-  check_shape(op, "mean", mean, {x.dim(0), groups});
-  check_shape(op, "rstd", rstd, {x.dim(0), groups});
-  check_shape(op, "gamma", gamma, {x.dim(1)});
-  check_shape(op, "beta", beta, {x.dim(1)});
-  check_shape(op, "y", y, x.shape());
-  NL_KERNEL(groupnorm_forward, op, x, (&y, &mean, &rstd, &gamma, &beta), y.data<T>(), mean.data<T>(), rstd.data<T>(),
-            x.data<T>(), gamma.data<T>(), beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), groups,
-            T(eps));
-}
-
-void groupnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& mean,
-                        const Tensor& rstd, const Tensor& x, const Tensor& gamma, int groups) {
-  const char* op = "groupnorm_backward";
-  check4(op, "x", x);
-  check_groups(op, x, groups);
-  check_shape(op, "mean", mean, {x.dim(0), groups});
-  check_shape(op, "rstd", rstd, {x.dim(0), groups});
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&dgamma, &dbeta, &gamma})
-    check_shape(op, "per-channel tensor", *t, {x.dim(1)});
-  check_shape(op, "dy", dy, x.shape());
-  check_shape(op, "dx", dx, x.shape());
-  NL_KERNEL(groupnorm_backward, op, x, (&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma), dx.data<T>(),
-            dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
-            gamma.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), groups);
-}
-
-namespace {
-bool ln_per_element(const char* op, const Tensor& x, const Tensor& gamma) {
-  if (gamma.shape() == Shape{x.dim(1)}) return false;
-  NL_CHECK(gamma.numel() == x.dim(1) * x.dim(2) * x.dim(3), op, ": gamma ", shape_str(gamma.shape()),
-           " is neither [C] nor [C,H,W] for x ", shape_str(x.shape()));
-  return true;
-}
-}  // namespace
-
-void layernorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                       double eps) {
-  const char* op = "layernorm_forward";
-  check4(op, "x", x);
-  const bool pe = ln_per_element(op, x, gamma);
-  check_shape(op, "beta", beta, gamma.shape());
-  check_shape(op, "mean", mean, {x.dim(0)});
-  check_shape(op, "rstd", rstd, {x.dim(0)});
-  check_shape(op, "y", y, x.shape());
-  NL_KERNEL(layernorm_forward, op, x, (&y, &mean, &rstd, &gamma, &beta), y.data<T>(), mean.data<T>(), rstd.data<T>(),
-            x.data<T>(), gamma.data<T>(), beta.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), pe, T(eps));
-}
-
-void layernorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy, const Tensor& mean,
-                        const Tensor& rstd, const Tensor& x, const Tensor& gamma) {
-  const char* op = "layernorm_backward";
-  check4(op, "x", x);
-  const bool pe = ln_per_element(op, x, gamma);
-  check_shape(op, "dgamma", dgamma, gamma.shape());
-  check_shape(op, "dbeta", dbeta, gamma.shape());
-  check_shape(op, "mean", mean, {x.dim(0)});
-  check_shape(op, "rstd", rstd, {x.dim(0)});
-  check_shape(op, "dy", dy, x.shape());
-  check_shape(op, "dx", dx, x.shape());
-  NL_KERNEL(layernorm_backward, op, x, (&dx, &dgamma, &dbeta, &dy, &mean, &rstd, &gamma), dx.data<T>(),
-            dgamma.data<T>(), dbeta.data<T>(), dy.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(),
-            gamma.data<T>(), i(x.dim(0)), i(x.dim(1)), i(x.dim(2) * x.dim(3)), pe);
-}
-
 void relu_forward(Tensor& y, const Tensor& x) {
   check_shape("relu_forward", "y", y, x.shape());
   NL_KERNEL(relu_forward, "relu_forward", x, (&y), y.data<T>(), x.data<T>(), x.numel());
@@ -212,11 +92,6 @@ void maxpool2x2_backward(Tensor& dx, const Tensor& dy, const Tensor& argmax) {
             i(dx.dim(0) * dx.dim(1)), i(dx.dim(2)), i(dx.dim(3)));
 }
 
-namespace {
-DropoutSeed mask_seed(const char* op, const MaskSeed& s, const Tensor& t) {
-  return {s.base, s.layer, step_ptr(op, s.step, t)};
-}
-}  // namespace
 
 void dropout_forward(Tensor& y, const Tensor& x, double p, const MaskSeed& seed) {
   NL_CHECK(p >= 0 && p < 1, "dropout_forward: p must be in [0, 1), got ", p);

@@ -1,4 +1,4 @@
-// Private to the dispatcher (kernels/dispatch.cpp, kernels/dispatch_train.cpp): the one branch
+// Private to the dispatcher (kernels/dispatch.cpp, dispatch_norm.cpp, dispatch_train.cpp): the one branch
 // on the device and the shared argument checks.
 #pragma once
 #include <cstdint>
@@ -7,6 +7,7 @@
 
 #include "core/profile.h"
 #include "core/tensor.h"
+#include "kernels/dropout.h"
 
 namespace normlab::ops::detail {
 
@@ -76,6 +77,11 @@ inline const int32_t* step_ptr(const char* op, const Tensor& step, const Tensor&
   NL_CHECK(step.device() == t.device(), op, ": the step counter is on ", device_name(step.device()), ", the data on ",
            device_name(t.device()));
   return step.data<int32_t>();
+}
+
+// A dropout mask's seed for a kernel: the counter's pointer checked (kernels/dropout.h).
+inline DropoutSeed mask_seed(const char* op, const MaskSeed& s, const Tensor& t) {
+  return {s.base, s.layer, step_ptr(op, s.step, t)};
 }
 
 }  // namespace normlab::ops::detail

@@ -14,8 +14,13 @@
 // Shapes: x, y, dx, dy [N, C, H*W]; gamma, beta, dgamma, dbeta [C]; mean, rstd [N, G].
 // Preconditions: G >= 1 and C % G == 0; eps > 0.
 // Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
+//
+// With an activation (groupnorm_act_*, kernels/activation.h): the forward writes y = act(z) for the
+// z = gamma_c * xhat + beta_c above; the backward takes dy = dL/dy of that y, the forward's y and
+// beta, and computes the gradients above with dz = dy * act'(z) in place of dy.
 #pragma once
 #include "core/tensor.h"
+#include "kernels/activation.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -27,6 +32,13 @@ void groupnorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const
 template <typename T>
 void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW, int G);
+template <typename T>
+void groupnorm_act_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
+                           int C, int HW, int G, T eps, Activation<T> act);
+template <typename T>
+void groupnorm_act_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
+                            const T* y, const T* x, const T* gamma, const T* beta, int N, int C, int HW,
+                            int G, Activation<T> act);
 )
 // clang-format on
 
@@ -39,4 +51,9 @@ void groupnorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, c
 void groupnorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
                         const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& gamma,
                         int groups);
+void groupnorm_act_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, int groups, double eps, const Act& act);
+void groupnorm_act_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                            const Tensor& mean, const Tensor& rstd, const Tensor& y, const Tensor& x,
+                            const Tensor& gamma, const Tensor& beta, int groups, const Act& act);
 }  // namespace normlab::ops

@@ -14,8 +14,13 @@
 // Shapes: x, y, dx, dy [N, C, H*W]; mean, rstd [N]; gamma, beta, dgamma, dbeta [C] or [C*H*W].
 // Preconditions: eps > 0.
 // Outputs: y, mean, rstd, dx ASSIGNED; dgamma, dbeta ACCUMULATED.
+//
+// With an activation (layernorm_act_*, kernels/activation.h): the forward writes y = act(z) for the
+// z = gamma * xhat + beta above; the backward takes dy = dL/dy of that y, the forward's y and beta,
+// and computes the gradients above with dz = dy * act'(z) in place of dy.
 #pragma once
 #include "core/tensor.h"
+#include "kernels/activation.h"
 #include "kernels/backends.h"
 
 // Both backends, the same signatures (kernels/backends.h).
@@ -27,6 +32,13 @@ void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const
 template <typename T>
 void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
                         const T* x, const T* gamma, int N, int C, int HW, bool per_element);
+template <typename T>
+void layernorm_act_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N,
+                           int C, int HW, bool per_element, T eps, Activation<T> act);
+template <typename T>
+void layernorm_act_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
+                            const T* y, const T* x, const T* gamma, const T* beta, int N, int C, int HW,
+                            bool per_element, Activation<T> act);
 )
 // clang-format on
 
@@ -38,4 +50,9 @@ void layernorm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, c
                        const Tensor& beta, double eps);
 void layernorm_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
                         const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& gamma);
+void layernorm_act_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, double eps, const Act& act);
+void layernorm_act_backward(Tensor& dx, Tensor& dgamma, Tensor& dbeta, const Tensor& dy,
+                            const Tensor& mean, const Tensor& rstd, const Tensor& y, const Tensor& x,
+                            const Tensor& gamma, const Tensor& beta, const Act& act);
 }  // namespace normlab::ops

@@ -38,18 +38,14 @@ std::string Dropout::kind() const {
   return b;
 }
 
-namespace {
-// The mask seed of dropout layer `id` in the step of ctx (Dropout and ReLUDropout alike): the same
-// number whether the step is told (ctx.seed) or read from the counter (ctx.seed + s).
-ops::MaskSeed dropout_seed(const Context& ctx, uint64_t id) {
+ops::MaskSeed dropout_mask_seed(const Context& ctx, uint64_t id) {
   if (ctx.step.defined()) return {ctx.seed, id, ctx.step};
   return dropout_layer_seed(ctx.seed, id);
 }
-}  // namespace
 
 Var Dropout::forward(const Var& x, Context& ctx) {
   if (!ctx.training || p_ == 0) return x;  // identity at evaluation
-  const ops::MaskSeed seed = dropout_seed(ctx, id_);
+  const ops::MaskSeed seed = dropout_mask_seed(ctx, id_);
   Var y = make_var(Tensor::empty_like(x->value));
   ops::dropout_forward(y->value, x->value, p_, seed);
   if (ctx.tape && x->requires_grad)
@@ -67,7 +63,7 @@ std::string ReLUDropout::kind() const {
 
 Var ReLUDropout::forward(const Var& x, Context& ctx) {
   if (!ctx.training || p_ == 0) return ReLU().forward(x, ctx);  // dropout is the identity at evaluation
-  const ops::MaskSeed seed = dropout_seed(ctx, id_);
+  const ops::MaskSeed seed = dropout_mask_seed(ctx, id_);
   Var y = make_var(Tensor::empty_like(x->value));
   ops::relu_dropout_forward(y->value, x->value, p_, seed);
   if (ctx.tape && x->requires_grad)

@@ -1,9 +1,15 @@
 // Parameter-free layers: ReLU, 2x2 max pool, dropout, ReLU + dropout fused, global average pool,
 // flatten.
 #pragma once
+#include "kernels/dropout.h"
 #include "layers/module.h"
 
 namespace normlab {
+
+// The mask seed of dropout layer `id` in the step of ctx (Dropout, ReLUDropout and a norm layer's
+// dropout alike): the same number whether the step is told (ctx.seed) or read from the counter
+// (ctx.seed + s).
+ops::MaskSeed dropout_mask_seed(const Context& ctx, uint64_t id);
 
 class ReLU : public Module {
  public:

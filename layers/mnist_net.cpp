@@ -15,11 +15,10 @@ std::unique_ptr<Sequential> build_mnist_net(const NetConfig& cfg, Rng& rng, DTyp
   auto block = [&](int cin, int cout, int pad, bool drop) {
     net->add(std::make_unique<Conv2d>(cin, cout, 3, pad, false, rng, dtype));
     h = h + 2 * pad - 2;
-    net->add(make_norm(cfg.norm, {cout, h, h}, cfg.norm_cfg, dtype));
-    if (drop && cfg.dropout > 0)  // ReLU then dropout, fused: one pass each way (layers/basic.h)
-      net->add(std::make_unique<ReLUDropout>(cfg.dropout, drop_id++));
-    else
-      net->add(std::make_unique<ReLU>());
+    // The norm applies the ReLU and dropout after it itself (layers/norm.h): one op each way.
+    NormActivation act{true, 0.0, 0};
+    if (drop && cfg.dropout > 0) act = {true, cfg.dropout, drop_id++};
+    net->add(make_norm(cfg.norm, {cout, h, h}, cfg.norm_cfg, dtype, act));
   };
   // Parse every item first, so that a bad string fails before any layer is built.
   struct Item {

@@ -1,8 +1,12 @@
 #include "layers/norm.h"
 
+#include <cstdio>
+
 #include "kernels/batchnorm.h"
 #include "kernels/groupnorm.h"
 #include "kernels/layernorm.h"
+#include "kernels/relu.h"
+#include "layers/basic.h"
 
 namespace normlab {
 
@@ -19,17 +23,47 @@ Var ones_param(const Shape& s, DType d) { return make_param(Tensor::full(s, 1.0,
 Var zeros_param(const Shape& s, DType d) { return make_param(Tensor::zeros(s, d), "beta", false); }
 }  // namespace
 
+// ---- the activation ----------------------------------------------------------------------
+void NormLayer::set_activation(const NormActivation& a) {
+  NL_CHECK(a.dropout >= 0 && a.dropout < 1, kind(), ": dropout must be in [0, 1), got ", a.dropout);
+  NL_CHECK(a.relu || a.dropout == 0, kind(), ": dropout after a norm layer needs its ReLU");
+  act_ = a;
+}
+
+std::string NormLayer::kind_suffix() const {
+  std::string s = act_.relu ? " + ReLU" : "";
+  if (act_.dropout > 0) {
+    char b[32];
+    std::snprintf(b, sizeof b, " + Dropout(%.3g)", act_.dropout);
+    s += b;
+  }
+  return s;
+}
+
+ops::Act NormLayer::act_for(const Context& ctx) const {
+  ops::Act a;
+  a.relu = act_.relu;
+  if (ctx.training && act_.dropout > 0) {  // dropout is the identity at evaluation
+    a.p = act_.dropout;
+    a.seed = dropout_mask_seed(ctx, act_.dropout_id);
+  }
+  return a;
+}
+
 // ---- BatchNorm2d -------------------------------------------------------------------------
 BatchNorm2d::BatchNorm2d(int c, const NormConfig& cfg, DType d)
     : gamma(ones_param({c}, d)), beta(zeros_param({c}, d)), running_mean(Tensor::zeros({c}, d)),
       running_var(Tensor::full({c}, 1.0, d)), eps_(cfg.eps), momentum_(cfg.momentum) {}
 
-std::string BatchNorm2d::kind() const { return "BatchNorm2d(" + std::to_string(gamma->value.numel()) + ")"; }
+std::string BatchNorm2d::kind() const {
+  return "BatchNorm2d(" + std::to_string(gamma->value.numel()) + ")" + kind_suffix();
+}
 
 Var BatchNorm2d::forward(const Var& x, Context& ctx) {
   Var y = make_var(Tensor::empty_like(x->value));
   if (!ctx.training) {
     ops::batchnorm_forward_eval(y->value, x->value, gamma->value, beta->value, running_mean, running_var, eps_);
+    if (act_.relu) ops::relu_forward(y->value, y->value);  // in place
     NL_CHECK(ctx.tape == nullptr, "BatchNorm2d: gradients in eval mode are not supported");
     return y;
   }
@@ -37,12 +71,21 @@ Var BatchNorm2d::forward(const Var& x, Context& ctx) {
   const DType dt = x->value.dtype();
   const Device dev = x->value.device();
   Tensor mean = Tensor::empty({C}, dt, dev), rstd = Tensor::empty({C}, dt, dev);
-  ops::batchnorm_forward_train(y->value, mean, rstd, running_mean, running_var, x->value, gamma->value,
-                               beta->value, eps_, momentum_);
+  const ops::Act act = act_for(ctx);
+  if (act.relu)
+    ops::batchnorm_act_forward_train(y->value, mean, rstd, running_mean, running_var, x->value, gamma->value,
+                                     beta->value, eps_, momentum_, act);
+  else
+    ops::batchnorm_forward_train(y->value, mean, rstd, running_mean, running_var, x->value, gamma->value,
+                                 beta->value, eps_, momentum_);
   if (ctx.tape) {
-    ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd] {
+    ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd, act] {
       input_grad(*x, [&](Tensor& dx) {
-        ops::batchnorm_backward(dx, g->grad, b->grad, y->grad, mean, rstd, x->value, g->value);
+        if (act.relu)
+          ops::batchnorm_act_backward(dx, g->grad, b->grad, y->grad, mean, rstd, y->value, x->value, g->value,
+                                      b->value, act);
+        else
+          ops::batchnorm_backward(dx, g->grad, b->grad, y->grad, mean, rstd, x->value, g->value);
       });
     });
   }
@@ -56,7 +99,8 @@ GroupNorm::GroupNorm(int c, const NormConfig& cfg, DType d)
 }
 
 std::string GroupNorm::kind() const {
-  return "GroupNorm(" + std::to_string(groups_) + " groups, " + std::to_string(gamma->value.numel()) + ")";
+  return "GroupNorm(" + std::to_string(groups_) + " groups, " + std::to_string(gamma->value.numel()) + ")" +
+         kind_suffix();
 }
 
 Var GroupNorm::forward(const Var& x, Context& ctx) {
@@ -65,11 +109,19 @@ Var GroupNorm::forward(const Var& x, Context& ctx) {
   const DType dt = x->value.dtype();
   const Device dev = x->value.device();
   Tensor mean = Tensor::empty({N, groups_}, dt, dev), rstd = Tensor::empty({N, groups_}, dt, dev);
-  ops::groupnorm_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, groups_, eps_);
+  const ops::Act act = act_for(ctx);
+  if (act.relu)
+    ops::groupnorm_act_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, groups_, eps_, act);
+  else
+    ops::groupnorm_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, groups_, eps_);
   if (ctx.tape) {
-    ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd, G = groups_] {
+    ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd, G = groups_, act] {
       input_grad(*x, [&](Tensor& dx) {
-        ops::groupnorm_backward(dx, g->grad, b->grad, y->grad, mean, rstd, x->value, g->value, G);
+        if (act.relu)
+          ops::groupnorm_act_backward(dx, g->grad, b->grad, y->grad, mean, rstd, y->value, x->value, g->value,
+                                      b->value, G, act);
+        else
+          ops::groupnorm_backward(dx, g->grad, b->grad, y->grad, mean, rstd, x->value, g->value, G);
       });
     });
   }
@@ -86,7 +138,8 @@ LayerNorm::LayerNorm(const Shape& chw, const NormConfig& cfg, DType d)
 }
 
 std::string LayerNorm::kind() const {
-  return std::string("LayerNorm(") + shape_str(chw_) + (per_element_ ? ", per-element affine)" : ", per-channel affine)");
+  return std::string("LayerNorm(") + shape_str(chw_) + (per_element_ ? ", per-element affine)" : ", per-channel affine)") +
+         kind_suffix();
 }
 
 Var LayerNorm::forward(const Var& x, Context& ctx) {
@@ -95,19 +148,30 @@ Var LayerNorm::forward(const Var& x, Context& ctx) {
   const DType dt = x->value.dtype();
   const Device dev = x->value.device();
   Tensor mean = Tensor::empty({N}, dt, dev), rstd = Tensor::empty({N}, dt, dev);
-  ops::layernorm_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, eps_);
+  const ops::Act act = act_for(ctx);
+  if (act.relu)
+    ops::layernorm_act_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, eps_, act);
+  else
+    ops::layernorm_forward(y->value, mean, rstd, x->value, gamma->value, beta->value, eps_);
   if (ctx.tape) {
-    ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd] {
+    ctx.tape->record([x, y, g = gamma, b = beta, mean, rstd, act] {
       input_grad(*x, [&](Tensor& dx) {
-        ops::layernorm_backward(dx, g->grad, b->grad, y->grad, mean, rstd, x->value, g->value);
+        if (act.relu)
+          ops::layernorm_act_backward(dx, g->grad, b->grad, y->grad, mean, rstd, y->value, x->value, g->value,
+                                      b->value, act);
+        else
+          ops::layernorm_backward(dx, g->grad, b->grad, y->grad, mean, rstd, x->value, g->value);
       });
     });
   }
   return y;
 }
 
-std::unique_ptr<Module> make_norm(Norm n, const Shape& chw, const NormConfig& cfg, DType dtype) {
-  return norm_spec(n).make(chw, cfg, dtype);
+std::unique_ptr<Module> make_norm(Norm n, const Shape& chw, const NormConfig& cfg, DType dtype,
+                                  const NormActivation& act) {
+  std::unique_ptr<NormLayer> m = norm_spec(n).make(chw, cfg, dtype);
+  m->set_activation(act);
+  return m;
 }
 
 GroupCountError::GroupCountError(int g, int c)
@@ -119,15 +183,15 @@ GroupCountError::GroupCountError(int g, int c)
 const std::vector<NormSpec>& norm_table() {
   static const std::vector<NormSpec> t = {
       {Norm::bn, "bn", "BN", "Batch Norm", true,
-       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<Module> {
+       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<NormLayer> {
          return std::make_unique<BatchNorm2d>(static_cast<int>(chw[0]), c, d);
        }},
       {Norm::gn, "gn", "GN", "Group Norm", false,
-       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<Module> {
+       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<NormLayer> {
          return std::make_unique<GroupNorm>(static_cast<int>(chw[0]), c, d);
        }},
       {Norm::ln, "ln", "LN", "Layer Norm", false,
-       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<Module> {
+       [](const Shape& chw, const NormConfig& c, DType d) -> std::unique_ptr<NormLayer> {
          return std::make_unique<LayerNorm>(chw, c, d);
        }},
   };

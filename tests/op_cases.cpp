@@ -174,6 +174,68 @@ void norm_cases(std::vector<OpCase>& v) {
                    }});
 }
 
+// A norm with the ReLU and dropout after it fused in (kernels/activation.h): each norm with ReLU and
+// dropout (p = 0.3 or the model's 0.05; some with the mask seed read from a step counter) and with
+// ReLU alone. Inputs are
+// scaled so that z spreads over both signs; the names start with the norm's, so that the CUDA
+// parity test runs them under every version of the norm (version 4 fuses, 1-3 compose).
+void norm_act_cases(std::vector<OpCase>& v) {
+  struct S {
+    const char* norm;  // "batchnorm", "groupnorm", "layernorm" (per-channel) or "layernorm-pe" (per-element)
+    int N, C, H, W, G;
+    double p;
+    bool counter, fd;
+  };
+  for (S c : {S{"batchnorm", 3, 2, 3, 3, 0, 0.3, false, true}, S{"batchnorm", 2, 3, 2, 2, 0, 0.0, false, true},
+              S{"batchnorm", 32, 16, 12, 12, 0, 0.05, true, false}, S{"batchnorm", 7, 33, 3, 3, 0, 0.3, false, false},
+              S{"groupnorm", 2, 4, 6, 1, 2, 0.3, false, true}, S{"groupnorm", 2, 4, 6, 1, 1, 0.0, false, true},
+              S{"groupnorm", 3, 18, 8, 8, 2, 0.3, true, false},
+              // the model's first GN layer (batch 16) with its dropout; its last, ReLU only
+              S{"groupnorm", 16, 8, 26, 26, 2, 0.05, true, false}, S{"groupnorm", 16, 12, 6, 6, 2, 0.0, true, false}, S{"groupnorm", 5, 6, 1, 1, 3, 0.3, false, false},
+              S{"layernorm", 3, 2, 3, 3, 0, 0.3, false, true}, S{"layernorm-pe", 2, 2, 3, 2, 0, 0.0, false, true},
+              S{"layernorm", 4, 12, 10, 10, 0, 0.3, true, false}, S{"layernorm-pe", 4, 12, 10, 10, 0, 0.3, false, false}})
+    v.push_back({str("%s N=%d C=%d %dx%d%s + ReLU%s", c.norm, c.N, c.C, c.H, c.W,
+                     c.G ? str(" G=%d", c.G).c_str() : "", c.p > 0 ? (c.counter ? " + dropout 0.3 (counter)" : " + dropout")
+                                                                 : ""),
+                 "norm", c.fd, [c](Device d, DType dt) {
+                   const std::string norm = c.norm;
+                   const bool bn = norm == "batchnorm", gn = norm == "groupnorm", pe = norm == "layernorm-pe";
+                   const Shape ps = pe ? Shape{c.C, c.H, c.W} : Shape{c.C};
+                   const Shape st = bn ? Shape{c.C} : gn ? Shape{c.N, c.G} : Shape{c.N};
+                   Tensor x = randn({c.N, c.C, c.H, c.W}, 17, d, dt, 2.0), g = randn(ps, 18, d, dt),
+                          b = randn(ps, 19, d, dt, 0.5);
+                   Tensor y = nans(x.shape(), d, dt), mean = nans(st, d, dt), rstd = nans(st, d, dt),
+                          rm = filled({c.C}, 0.1, d, dt), rv = filled({c.C}, 1.2, d, dt);
+                   ops::Act act;
+                   act.relu = true;
+                   act.p = c.p;
+                   act.seed = c.counter ? ops::MaskSeed(1000, 3, ints({5, 0}, d)) : ops::MaskSeed(99);
+                   OpRun r;
+                   r.wrt = {input("x", x, {1e-4, 1e-3}), param("gamma", g), param("beta", b)};
+                   r.forward = [=]() mutable {
+                     if (bn)
+                       ops::batchnorm_act_forward_train(y, mean, rstd, rm, rv, x, g, b, 1e-5, 0.1, act);
+                     else if (gn)
+                       ops::groupnorm_act_forward(y, mean, rstd, x, g, b, c.G, 1e-5, act);
+                     else
+                       ops::layernorm_act_forward(y, mean, rstd, x, g, b, 1e-5, act);
+                     return y;
+                   };
+                   Tensor dx = r.wrt[0].grad, dg = r.wrt[1].grad, db = r.wrt[2].grad;
+                   r.backward = [=](const Tensor& u) mutable {
+                     if (bn)
+                       ops::batchnorm_act_backward(dx, dg, db, u, mean, rstd, y, x, g, b, act);
+                     else if (gn)
+                       ops::groupnorm_act_backward(dx, dg, db, u, mean, rstd, y, x, g, b, c.G, act);
+                     else
+                       ops::layernorm_act_backward(dx, dg, db, u, mean, rstd, y, x, g, b, act);
+                   };
+                   r.also = {{"mean", mean, {1e-5, 1e-4}}, {"rstd", rstd, {1e-5, 1e-4}}};
+                   if (bn) r.also.push_back({"running_var", rv, {1e-5, 1e-4}});
+                   return r;
+                 }});
+}
+
 void pointwise_cases(std::vector<OpCase>& v) {
   const Shape odd{37, 1, 7, 9};  // max-pool drops the last row and column
   for (auto [s, fd] : {std::pair{Shape{2, 3, 4, 4}, true}, std::pair{odd, false}})
@@ -422,6 +484,7 @@ const std::vector<OpCase>& op_cases() {
     std::vector<OpCase> v;
     conv_cases(v);
     norm_cases(v);
+    norm_act_cases(v);
     pointwise_cases(v);
     train_cases(v);
     return v;

@@ -37,6 +37,18 @@ TEST_CASE("shape, dtype and device errors name the op and the shapes", "[core]")
   Tensor m = Tensor::zeros({1, 3}), r = Tensor::zeros({1, 3}), g = Tensor::zeros({4}), b = Tensor::zeros({4});
   Tensor x4 = Tensor::zeros({1, 4, 2, 2}), y4 = Tensor::zeros({1, 4, 2, 2});
   REQUIRE_THROWS_WITH(ops::groupnorm_forward(y4, m, r, x4, g, b, 3, 1e-5), Catch::Contains("3 groups do not divide 4"));
+  // A norm's activation (kernels/activation.h): dropout only after its ReLU, p in [0, 1); y's shape.
+  Tensor m2 = Tensor::zeros({1, 2}), r2 = Tensor::zeros({1, 2});
+  ops::Act drop_only;
+  drop_only.p = 0.3;
+  REQUIRE_THROWS_WITH(ops::groupnorm_act_forward(y4, m2, r2, x4, g, b, 2, 1e-5, drop_only),
+                      Catch::Contains("groupnorm_act_forward") && Catch::Contains("needs the ReLU"));
+  ops::Act all_dropped{true, 1.0, 0};
+  REQUIRE_THROWS_WITH(ops::groupnorm_act_forward(y4, m2, r2, x4, g, b, 2, 1e-5, all_dropped),
+                      Catch::Contains("p must be in [0, 1)"));
+  Tensor dx4 = Tensor::zeros({1, 4, 2, 2}), dg = Tensor::zeros({4}), db = Tensor::zeros({4}), y3 = Tensor::zeros({1, 4, 3, 3});
+  REQUIRE_THROWS_WITH(ops::groupnorm_act_backward(dx4, dg, db, y4, m2, r2, y3, x4, g, b, 2, ops::Act{true, 0.0, 0}),
+                      Catch::Contains("groupnorm_act_backward") && Catch::Contains("[1, 4, 3, 3]"));
 }
 
 TEST_CASE("a variable used twice receives the sum of both gradients", "[core][autograd]") {

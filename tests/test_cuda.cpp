@@ -175,6 +175,32 @@ TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backwar
     if (c.name.rfind("batchnorm", 0) != 0 && c.name.rfind("groupnorm", 0) != 0 && c.name.rfind("layernorm", 0) != 0)
       check_case(c);
 }
+// Version 4 fuses the activation into the norm's passes and recomputes z and the mask in its
+// backward; versions 1-3 compose the norm with the activation's kernels. Version 4 computes the
+// same expressions in the same order as version 3, so on the emulator, which rounds every
+// operation as written (-ffp-contract=off, CMakeLists.txt), it must give version 3's bits: a mask
+// recomputed differently from the forward's, anywhere, would show here. Emulator only: nvcc fuses
+// multiply-adds per kernel as it sees fit, so on a GPU the two may differ in the last bits (the
+// parity with the CPU above is the check there).
+#ifdef NORMLAB_CUDA_EMULATE
+TEST_CASE("cuda norm + activation: version 4 (fused) gives version 3's (composed) bits", "[cuda][norm]") {
+  for (const std::string op : {"batchnorm", "groupnorm", "layernorm"})
+    for (const auto& c : op_group("norm")) {
+      if (c.name.rfind(op, 0) != 0 || c.name.find("+ ReLU") == std::string::npos) continue;
+      INFO(c.name);
+      Outs v3, v4;
+      cuda::for_each_version(op, [&](int v) {
+        if (v == 3) v3 = c.run(Device::cuda);
+        if (v == 4) v4 = c.run(Device::cuda);
+      });
+      REQUIRE(v3.size() == v4.size());
+      for (std::size_t k = 0; k < v3.size(); ++k) {
+        INFO(v3[k].name);
+        CHECK(same_bits(v3[k].t.to_vector(), v4[k].t.to_vector()));
+      }
+    }
+}
+#endif
 TEST_CASE("cuda relu, max-pool, global average pool, dropout vs cpu", "[cuda][pointwise]") {
   for (const auto& c : op_group("pointwise")) check_case(c);
 }

@@ -46,6 +46,13 @@ std::vector<ModuleCase> module_cases() {
       {"GroupNorm G=2", {2, 4, 3, 3}, [](Rng&) { return make_norm(Norm::gn, {4, 3, 3}, norm_cfg(2, false), d); }},
       {"LayerNorm per channel", {2, 3, 2, 3}, [](Rng&) { return make_norm(Norm::ln, {3, 2, 3}, norm_cfg(2, false), d); }},
       {"LayerNorm per element", {2, 3, 2, 3}, [](Rng&) { return make_norm(Norm::ln, {3, 2, 3}, norm_cfg(2, true), d); }},
+      // A norm with the ReLU (and dropout) after it fused in (layers/norm.h NormActivation)
+      {"BatchNorm2d + ReLU + Dropout 0.3", {3, 2, 3, 3},
+       [](Rng&) { return make_norm(Norm::bn, {2, 3, 3}, norm_cfg(2, false), d, {true, 0.3, 1}); }},
+      {"GroupNorm G=2 + ReLU", {2, 4, 3, 3},
+       [](Rng&) { return make_norm(Norm::gn, {4, 3, 3}, norm_cfg(2, false), d, {true, 0.0, 0}); }},
+      {"LayerNorm per element + ReLU + Dropout 0.3", {2, 3, 2, 3},
+       [](Rng&) { return make_norm(Norm::ln, {3, 2, 3}, norm_cfg(2, true), d, {true, 0.3, 2}); }},
       {"ReLU", {2, 3, 3, 3}, [](Rng&) { return std::make_unique<ReLU>(); }, true},
       {"MaxPool2x2", {2, 2, 4, 4}, [](Rng&) { return std::make_unique<MaxPool2x2>(); }, true},
       {"Dropout 0.3", {2, 3, 4, 4}, [](Rng&) { return std::make_unique<Dropout>(0.3, 0); }},
@@ -128,6 +135,53 @@ TEST_CASE("ReLU + Dropout fused: the same bits as ReLU then Dropout", "[modules]
   }
 }
 
+// A norm layer with its activation (the model's blocks since the fusion) must be the same function,
+// to the bit, as the norm, ReLU and Dropout layers it replaces: forward in training and evaluation,
+// the input and affine gradients through the tape, in float on the CPU, for each norm.
+TEST_CASE("norm + ReLU + Dropout fused: the same bits as the three layers", "[modules]") {
+  Rng rng(43);
+  Tensor x = Tensor::empty({4, 6, 5, 5});  // float32
+  for (int64_t i = 0; i < x.numel(); ++i) x.set(i, 2 * rng.normal());
+  Tensor u = Tensor::empty_like(x);
+  for (int64_t i = 0; i < u.numel(); ++i) u.set(i, rng.normal());
+  for (Norm n : {Norm::bn, Norm::gn, Norm::ln})
+    for (double p : {0.0, 0.3}) {
+      auto run = [&](bool fused, bool training) {
+        auto norm = make_norm(n, {6, 5, 5}, norm_cfg(2, false), DType::f32, {fused, fused ? p : 0.0, 3});
+        for (auto& v : norm->parameters())  // beta != 0, so that the ReLU sees both signs off the mean
+          for (int64_t i = 0; i < v->value.numel(); ++i) v->value.set(i, v->name == "beta" ? 0.1 * i - 0.2 : 1 + 0.1 * i);
+        ReLU relu;
+        Dropout drop(p, 3);
+        Tape tape;
+        Context ctx{training ? &tape : nullptr, training, 77, Tensor()};
+        Var xv = make_var(x.clone());
+        Var y = fused ? norm->forward(xv, ctx) : drop.forward(relu.forward(norm->forward(xv, ctx), ctx), ctx);
+        std::vector<double> out = y->value.to_vector();
+        if (training) {
+          y->grad = u.clone();
+          tape.backward();
+          for (const Tensor* g : {&xv->grad, &norm->parameters()[0]->grad, &norm->parameters()[1]->grad}) {
+            const auto v = g->to_vector();
+            out.insert(out.end(), v.begin(), v.end());
+          }
+        }
+        return out;
+      };
+      for (bool training : {true, false}) {
+        INFO(norm_name(n) << " p " << p << " training " << training);
+        const auto a = run(true, training), b = run(false, training);
+        REQUIRE(a.size() == b.size());
+        int64_t zeros = 0, differ = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+          differ += std::bit_cast<uint64_t>(a[i]) != std::bit_cast<uint64_t>(b[i]);  // +0 and -0 told apart
+          zeros += a[i] == 0;
+        }
+        CHECK(differ == 0);
+        CHECK(zeros > 0);  // the ReLU (and in training the mask) zeroed something
+      }
+    }
+}
+
 // A fused module counts as the two layers it replaces: the model's batch-norm buffers keep the
 // checkpoint names they had when ReLU and Dropout were separate layers (conv, norm, ReLU, dropout
 // per block), so older checkpoints still load.
@@ -145,6 +199,7 @@ TEST_CASE("ReLU + Dropout fused: layer numbers and buffer names as before", "[mo
                                          "19.running_mean", "19.running_var", "23.running_mean", "23.running_var"};
   CHECK(names == want);
   const std::string s = net->summary({1, 1, 28, 28}, DType::f32);
-  CHECK_THAT(s, Catch::Contains("2    ReLU + Dropout(0.05)") &&
-                    Catch::Contains("25   GlobalAvgPool"));
+  // Each block's norm applies its ReLU and dropout (layers/norm.h) and stands for three layers.
+  CHECK_THAT(s, Catch::Contains("1    BatchNorm2d(8) + ReLU + Dropout(0.05)") &&
+                    Catch::Contains("4    Conv2d") && Catch::Contains("25   GlobalAvgPool"));
 }

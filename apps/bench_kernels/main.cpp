@@ -12,6 +12,8 @@
 // per version of our kernels (kernels/cuda/versions.h: "conv fwd v1", "conv fwd v2", ...), each
 // with the reference timed beside it. Each norm's "fwd+bwd" row is timed against a device-to-device
 // copy that moves the same bytes: its ratio is the copy's bandwidth over ours, both from this run.
+// "BN+act fwd+bwd vN" (and GN, LN): the norm with the model's ReLU + dropout after it, composed in
+// versions 1-3, fused in version 4, against the same copy peer.
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -330,6 +332,64 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
   });
 }
 
+// A norm with the model's ReLU + dropout (p = 0.05) after it (batchnorm_act_* ..., kernels/activation.h),
+// forward then backward, every version: versions 1-3 run the norm, then the activation's own kernels;
+// version 4 fuses them. Validated against the CPU kernels; timed against the copy peer of the same
+// bytes as the plain norm rows, so "BN fwd+bwd v3" and "BN+act fwd+bwd v3" differ by the activation.
+void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& kernel) {
+  const Shape xs{N, Ch, H, W}, cs{Ch};
+  const bool bn = kernel == "batchnorm", gn = kernel == "groupnorm";
+  const int HW = H * W, G = 2;
+  const Shape ss = bn ? cs : gn ? Shape{N, G} : Shape{N};
+  const double n = double(N) * Ch * HW;
+  Tensor xh = rand_host(xs, 13, 2.0), gh = rand_host(cs, 14), bh = rand_host(cs, 15, 0.5), dyh = rand_host(xs, 16);
+  Tensor x = dev(xh), g = dev(gh), bt = dev(bh), dy = dev(dyh);
+  Tensor y = dev_empty(xs), m = dev_empty(ss), r = dev_empty(ss), dx = dev_empty(xs), dg = dev_full(cs, 0),
+         db = dev_full(cs, 0), rm = dev_full(cs, 0), rv = dev_full(cs, 1);
+  Tensor yh = Tensor::empty(xs), mh = Tensor::empty(ss), rh = Tensor::empty(ss), dxh = Tensor::empty(xs),
+         dgh = Tensor::zeros(cs), dbh = Tensor::zeros(cs), rmh = Tensor::zeros(cs), rvh = Tensor::full(cs, 1.0);
+  const Activation<float> act{true, 0.05f, DropoutSeed{77, 0, nullptr}};
+  std::function<void()> f, bw;
+  if (bn) {
+    cpu::batchnorm_act_forward_train(F(yh), F(mh), F(rh), F(rmh), F(rvh), C(xh), C(gh), C(bh), N, Ch, HW, 1e-5f, 0.1f,
+                                     act);
+    cpu::batchnorm_act_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(yh), C(xh), C(gh), C(bh), N, Ch, HW,
+                                act);
+    f = [&] {
+      cuda::batchnorm_act_forward_train(F(y), F(m), F(r), F(rm), F(rv), C(x), C(g), C(bt), N, Ch, HW, 1e-5f, 0.1f, act);
+    };
+    bw = [&] {
+      cuda::batchnorm_act_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(y), C(x), C(g), C(bt), N, Ch, HW, act);
+    };
+  } else if (gn) {
+    cpu::groupnorm_act_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, G, 1e-5f, act);
+    cpu::groupnorm_act_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(yh), C(xh), C(gh), C(bh), N, Ch, HW, G,
+                                act);
+    f = [&] { cuda::groupnorm_act_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, G, 1e-5f, act); };
+    bw = [&] {
+      cuda::groupnorm_act_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(y), C(x), C(g), C(bt), N, Ch, HW, G, act);
+    };
+  } else {
+    cpu::layernorm_act_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, false, 1e-5f, act);
+    cpu::layernorm_act_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(yh), C(xh), C(gh), C(bh), N, Ch, HW,
+                                false, act);
+    f = [&] { cuda::layernorm_act_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, false, 1e-5f, act); };
+    bw = [&] {
+      cuda::layernorm_act_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(y), C(x), C(g), C(bt), N, Ch, HW, false,
+                                   act);
+    };
+  }
+  const std::string name =
+      "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" + std::to_string(W);
+  const std::string op = bn ? "BN" : gn ? "GN" : "LN";
+  cuda::for_each_version(kernel, [&](int v) {
+    f();
+    bw();
+    b.fwd_bwd(op + "+act fwd+bwd v" + std::to_string(v), name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)),
+              f, bw);
+  });
+}
+
 void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {
   const Shape xs{N, Ch, H, W}, ps{N, Ch, H / 2, W / 2};
   const int64_t n = int64_t(N) * Ch * H * W;
@@ -405,6 +465,7 @@ int main(int argc, char** argv) {
       bench_bn(b, s.N, s.C, s.H, s.W);
       bench_gn_ln(b, s.N, s.C, s.H, s.W, 2, false);
       bench_gn_ln(b, s.N, s.C, s.H, s.W, 0, true);
+      for (const char* k : {"batchnorm", "groupnorm", "layernorm"}) bench_norm_act(b, s.N, s.C, s.H, s.W, k);
     }
     bench_pointwise(b, 128, 12, 24, 24);
     if (o.large) bench_pointwise(b, 256, 64, 56, 56);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/activation.h"
 #include "kernels/cpu/norm_rows.h"
 
 namespace normlab::cpu {
@@ -77,13 +78,33 @@ void batchnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
   }
 }
 
+template <typename T>
+void batchnorm_act_forward_train(T* y, T* mean, T* rstd, T* running_mean, T* running_var, const T* x,
+                                 const T* gamma, const T* beta, int N, int C, int HW, T eps, T momentum,
+                                 Activation<T> act) {
+  batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
+  activation_forward_inplace(y, static_cast<int64_t>(N) * C * HW, act);
+}
+
+template <typename T>
+void batchnorm_act_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd,
+                            const T* y, const T* x, const T* gamma, const T* /*beta: z is not recomputed*/, int N,
+                            int C, int HW, Activation<T> act) {
+  const T* dz = activation_backward(dy, y, static_cast<int64_t>(N) * C * HW, act);
+  batchnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW);
+}
+
 #define NL_INSTANTIATE(T)                                                                       \
   template void batchnorm_forward_train<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, int, \
                                            int, int, T, T);                                     \
   template void batchnorm_forward_eval<T>(T*, const T*, const T*, const T*, const T*, const T*,  \
                                           int, int, int, T);                                    \
   template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,        \
-                                      const T*, int, int, int);
+                                      const T*, int, int, int);                               \
+  template void batchnorm_act_forward_train<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*,  \
+                                               int, int, int, T, T, Activation<T>);              \
+  template void batchnorm_act_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,      \
+                                          const T*, const T*, const T*, int, int, int, Activation<T>);
 NL_INSTANTIATE(float)
 NL_INSTANTIATE(double)
 #undef NL_INSTANTIATE

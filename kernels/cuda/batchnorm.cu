@@ -1,4 +1,4 @@
-// CUDA batch norm, in two versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. Both are
+// CUDA batch norm, in four versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
 // deterministic: no atomics, every sum in a fixed order.
 //
 // Version 1, the plain one: one block per channel reduces over (N, H, W) with block_sum (two passes:
@@ -26,8 +26,16 @@
 // l + 32, ...) and warp_sum adds the lanes' sums in a fixed butterfly: the same two-pass Chan
 // combination (the mean first, then M2 about it), in another fixed order, so other bits than v2's,
 // the same on every run and GPU. The partial and element-wise kernels are v2's.
+//
+// Version 4, version 3 with the activation that follows the norm in the model fused in
+// (batchnorm_act_*, kernels/activation.h; the plain ops run version 3): bn_apply_act writes
+// act(a x + b); bn_bwd_partial_act and bn_bwd_dx_act take dz = dy * act'(z), z = a x + b
+// recomputed from mean, rstd, gamma and beta by bn_affine, as the forward computed it. Versions 1-3
+// compose the norm with the activation's own kernels (kernels/cuda/activation.cuh): one pass over
+// the tensor more each way, and y read back for the mask.
 #include "kernels/batchnorm.h"
 #include "core/device.h"
+#include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/versions.h"
@@ -129,6 +137,16 @@ __global__ void bn_stats_partial(float* part, const float* x, int N, int C, int 
   }
 }
 
+// y = a x + b for channel c: a = gamma rstd, b = beta - gamma rstd mean. One expression, so that
+// version 4's backward recomputes the forward's z to the bit.
+struct Affine {
+  float a, b;
+};
+__device__ inline Affine bn_affine(float gamma, float beta, float mu, float rs) {
+  const float a = gamma * rs;
+  return {a, beta - a * mu};
+}
+
 // Channel c's statistics from its mean and M2 over M = N*HW values: mean, rstd, the running
 // statistics, and y's coefficients coef[c] = a, coef[C + c] = b. Both versions' finishing stages end so.
 __device__ inline void bn_write_stats(int c, float mu, float m2, float* mean, float* rstd, float* rmean, float* rvar,
@@ -140,8 +158,9 @@ __device__ inline void bn_write_stats(int c, float mu, float m2, float* mean, fl
   const float unbiased = M > 1 ? m2 / (M - 1) : var;
   rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
   rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
-  coef[c] = gamma[c] * rs;
-  coef[C + c] = beta[c] - gamma[c] * rs * mu;
+  const Affine ab = bn_affine(gamma[c], beta[c], mu, rs);
+  coef[c] = ab.a;
+  coef[C + c] = ab.b;
 }
 
 // One thread per channel; coef[c] = a, coef[C + c] = b.
@@ -247,8 +266,55 @@ __global__ void bn_bwd_finish_warp(float* dgamma, float* dbeta, float* coef, con
   if (lane == 0) bn_write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
 }
 
+// ---- version 4: the activation fused in ---------------------------------------------------------
+__global__ void bn_apply_act(float* y, const float* x, const float* coef, int C, int HW, int64_t total, ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_GRID_LOOP(k, total) {
+    const int c = int(k / HW % C);
+    y[k] = act_apply(act, seed, k, coef[c] * x[k] + coef[C + c]);
+  }
+}
+
+// bn_bwd_partial with dz = dy * act'(z) for dy.
+__global__ void bn_bwd_partial_act(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
+                                   const float* gamma, const float* beta, int N, int C, int HW, int per, ActK act) {
+  const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
+  const float mu = mean[c], rs = rstd[c];
+  const Affine ab = bn_affine(gamma[c], beta[c], mu, rs);
+  const uint64_t seed = act_seed(act);
+  float sdz = 0.f, sdzx = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const int64_t off = (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
+      const float xv = x[off + i], dz = act_grad(act, seed, off + i, ab.a * xv + ab.b, dy[off + i]);
+      sdz += dz;
+      sdzx += dz * (xv - mu) * rs;
+    }
+  }
+  sdz = block_sum(sdz);
+  sdzx = block_sum(sdzx);
+  if (threadIdx.x == 0) {
+    part[(r * C + c) * 2] = sdz;
+    part[(r * C + c) * 2 + 1] = sdzx;
+  }
+}
+
+// bn_bwd_dx with dz for dy.
+__global__ void bn_bwd_dx_act(float* dx, const float* dy, const float* x, const float* mean, const float* rstd,
+                              const float* gamma, const float* beta, const float* coef, int C, int HW, int64_t total,
+                              ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_GRID_LOOP(k, total) {
+    const int c = int(k / HW % C);
+    const Affine ab = bn_affine(gamma[c], beta[c], mean[c], rstd[c]);
+    const float xv = x[k], dz = act_grad(act, seed, k, ab.a * xv + ab.b, dy[k]);
+    dx[k] = coef[c] * dz + coef[C + c] * (xv - mean[c]) + coef[2 * C + c];
+  }
+}
+
 bool use_v2() { return kernel_version("batchnorm") >= 2; }
 bool use_v3() { return kernel_version("batchnorm") >= 3; }
+bool use_v4() { return kernel_version("batchnorm") >= 4; }
 }  // namespace
 
 template <>
@@ -295,6 +361,46 @@ void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const flo
     return;
   }
   NL_LAUNCH(bn_bwd, C, kReduceThreads, 0, dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW);
+}
+
+template <>
+void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
+                                        const float* x, const float* gamma, const float* beta, int N, int C, int HW,
+                                        float eps, float momentum, Activation<float> act) {
+  if (!use_v4()) {
+    batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
+    return activation_forward_inplace(y, int64_t(N) * C * HW, act);
+  }
+  const Split rg = bn_ranges(N, C);
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 2 * std::size_t(C))));
+  float* coef = part + std::size_t(rg.count) * C * 2;
+  NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
+  NL_LAUNCH(bn_stats_finish_warp, C, kWarp, 0, mean, rstd, running_mean, running_var, coef, part, gamma, beta, N, C, HW,
+            rg, eps, momentum);
+  NL_LAUNCH(bn_apply_act, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, coef, C, HW, int64_t(N) * C * HW,
+            act_k(act));
+  cuda_release(part);
+}
+template <>
+void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
+                                   const float* rstd, const float* y, const float* x, const float* gamma,
+                                   const float* beta, int N, int C, int HW, Activation<float> act) {
+  if (!use_v4()) {
+    float* scratch;
+    const float* dz = activation_backward(scratch, dy, y, int64_t(N) * C * HW, act);
+    batchnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW);
+    return release_scratch(scratch);
+  }
+  const Split rg = bn_ranges(N, C);
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 3 * std::size_t(C))));
+  float* coef = part + std::size_t(rg.count) * C * 2;
+  const ActK a = act_k(act);
+  NL_LAUNCH(bn_bwd_partial_act, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C,
+            HW, int(rg.per), a);
+  NL_LAUNCH(bn_bwd_finish_warp, C, kWarp, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
+  NL_LAUNCH(bn_bwd_dx_act, blocks_for(int64_t(N) * C * HW), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C,
+            HW, int64_t(N) * C * HW, a);
+  cuda_release(part);
 }
 
 }  // namespace normlab::cuda

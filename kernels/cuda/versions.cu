@@ -1,21 +1,54 @@
 // The selected version of each CUDA op (kernels/cuda/versions.h). Host code only.
+#include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 
+#include "core/error.h"
 #include "kernels/cuda/versions.h"
 
 namespace normlab::cuda {
 namespace {
+std::string known_ops(const std::vector<KernelVersions>& t) {
+  std::string known;
+  for (const auto& k : t) known += (known.empty() ? "" : ", ") + k.op + " 1-" + std::to_string(k.count);
+  return known;
+}
+
+// NORMLAB_CUDA_VERSIONS="op=v,op=v" (e.g. "batchnorm=3,groupnorm=3") selects versions for the whole
+// process: a training run on an older version, to time what a newer one changed
+// (scripts/gpu-run.sh). An entry that is not an op's version throws InputError (bad input: the
+// apps exit 2), naming the choices, at the first CUDA op that has versions.
+void apply_environment(std::vector<KernelVersions>& t) {
+  const char* env = std::getenv("NORMLAB_CUDA_VERSIONS");
+  if (!env) return;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto eq = item.find('=');
+    KernelVersions* k = nullptr;
+    for (auto& r : t)
+      if (eq != std::string::npos && r.op == item.substr(0, eq)) k = &r;
+    const std::string v = eq == std::string::npos ? "" : item.substr(eq + 1);
+    const bool digit = v.size() == 1 && v[0] >= '1' && v[0] <= '9';
+    if (!k || !digit || v[0] - '0' > k->count)
+      throw InputError("the environment variable NORMLAB_CUDA_VERSIONS: '" + item +
+                       "' is not op=version; unset it or use ops and versions among " + known_ops(t));
+    k->selected = v[0] - '0';
+  }
+}
+
 std::vector<KernelVersions>& table() {
-  static std::vector<KernelVersions> t = {
-      {"conv2d", 3, 3}, {"batchnorm", 3, 3}, {"groupnorm", 3, 3}, {"layernorm", 3, 3}};
+  static std::vector<KernelVersions> t = [] {
+    std::vector<KernelVersions> v = {{"conv2d", 3, 3}, {"batchnorm", 4, 4}, {"groupnorm", 4, 4}, {"layernorm", 4, 4}};
+    apply_environment(v);
+    return v;
+  }();
   return t;
 }
 KernelVersions& find(const std::string& op) {
   for (auto& k : table())
     if (k.op == op) return k;
-  std::string known;
-  for (const auto& k : table()) known += (known.empty() ? "" : ", ") + k.op;
-  throw std::invalid_argument("no CUDA op '" + op + "' with versions (known: " + known + ")");
+  throw std::invalid_argument("no CUDA op '" + op + "' with versions (known: " + known_ops(table()) + ")");
 }
 }  // namespace
 

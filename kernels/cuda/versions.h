@@ -2,7 +2,9 @@
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its newest version unless set_kernel_version picks another (tests/test_cuda.cpp runs every
-// version; apps/bench_kernels times every version side by side).
+// version; apps/bench_kernels times every version side by side) or the environment variable
+// NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as a
+// training run timed on an older version.
 //
 //   op       versions
 //   conv2d   1: one thread per output (forward, data gradient) / one block per weight (weight
@@ -21,6 +23,8 @@
 //               per channel in a fixed order; element-wise normalization and dx passes
 //            3: version 2 with the second stage on one warp per channel instead of one thread
 //               (its partials read side by side, then added in a fixed butterfly)
+//            4: version 3 with the activation after the norm (ReLU, dropout; batchnorm_act_*)
+//               fused into its element-wise and partial-sum passes; the plain ops are version 3's
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
@@ -29,6 +33,9 @@
 //            3: version 2's forward; the backward's segment sums and the affine gradients from one
 //               pass of one warp per (sample, channel) plane, dy and x read twice instead of three
 //               times (norm_planes_v3.cuh); LN's per-element affine keeps version 2's backward.
+//            4: version 3 with the activation after the norm fused in (groupnorm_act_*,
+//               layernorm_act_*; norm_act_v4.cuh); the plain ops are version 3's. Versions 1-3 run
+//               the *_act ops as the norm, then the activation's own kernels (activation.cuh).
 #pragma once
 #include <string>
 #include <vector>

@@ -1,0 +1,104 @@
+// Version 4 of group norm and layer norm (kernels/cuda/versions.h): version 3 with the activation
+// that follows the norm in the model fused in (groupnorm_act_*, layernorm_act_*; kernels/activation.h).
+// The plain ops run version 3.
+//   forward:  version 2's statistics (seg_stats_partial, seg_stats_finish), then seg_apply_act,
+//             element-wise: y = act(z), z = gamma[p] * (x - mean) * rstd + beta[p] (seg_z);
+//   backward: version 3's (norm_planes_v3.cuh) with dz = dy * act'(z) in place of dy, z recomputed
+//             by seg_z from x, the saved statistics, gamma and beta as the forward computed it:
+//             plane_sums_act, one warp per (sample, channel) plane: s_dz, s_dzx;
+//             plane_finish (version 3's): the segments' means and dgamma/dbeta;
+//             seg_bwd_dx_act, element-wise.
+// Against the composed versions (activation.cuh) the activation's own pass each way is gone and y is
+// never read back: the forward writes y once, the backward reads dy and x twice and writes dx.
+// LN's per-element affine fuses the forward only; its backward composes (version 2's kernels).
+// No atomics: deterministic.
+#pragma once
+#include "core/device.h"
+#include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/norm_planes_v3.cuh"
+#include "kernels/cuda/norm_segment_v2.cuh"
+
+namespace normlab::cuda {
+namespace {
+// z, the normalized value before the activation: seg_apply's expression, written once.
+__device__ inline float seg_z(float gamma, float beta, float x, float mu, float rs) { return gamma * (x - mu) * rs + beta; }
+
+__global__ void seg_apply_act(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
+                              const float* beta, Segments s, ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
+    const int seg = int(k / s.M);
+    const int64_t p = seg_param(s, seg, k % s.M);
+    y[k] = act_apply(act, seed, k, seg_z(gamma[p], beta[p], x[k], mean[seg], rstd[seg]));
+  }
+}
+
+// plane_sums with dz for dy: part[(n * C + c) * 2 + {0, 1}] = s_dz, s_dzx of plane (n, c).
+__global__ void plane_sums_act(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
+                               const float* gamma, const float* beta, int N, int C, int HW, int G, ActK act) {
+  const int lane = int(threadIdx.x) % kWarp;
+  const uint64_t seed = act_seed(act);
+  for (int64_t plane = int64_t(blockIdx.x) * kPlanesPerBlock + threadIdx.x / kWarp; plane < int64_t(N) * C;
+       plane += int64_t(gridDim.x) * kPlanesPerBlock) {
+    const int n = int(plane / C), c = int(plane % C), st = n * G + c / (C / G);
+    const float mu = mean[st], rs = rstd[st], gc = gamma[c], bc = beta[c];
+    const float *d = dy + plane * HW, *xs = x + plane * HW;
+    float sdz = 0.f, sdzx = 0.f;
+    for (int i = lane; i < HW; i += kWarp) {
+      const float dz = act_grad(act, seed, plane * HW + i, seg_z(gc, bc, xs[i], mu, rs), d[i]);
+      sdz += dz;
+      sdzx += dz * (xs[i] - mu) * rs;
+    }
+    sdz = warp_sum(sdz);
+    sdzx = warp_sum(sdzx);
+    if (lane == 0) {
+      part[plane * 2] = sdz;
+      part[plane * 2 + 1] = sdzx;
+    }
+  }
+}
+
+// seg_bwd_dx with dz for dy.
+__global__ void seg_bwd_dx_act(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
+                               const float* gamma, const float* beta, const float* means, Segments s, ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
+    const int seg = int(k / s.M);
+    const int64_t p = seg_param(s, seg, k % s.M);
+    const float mu = mean[seg], rs = rstd[seg], xv = x[k];
+    const float g = act_grad(act, seed, k, seg_z(gamma[p], beta[p], xv, mu, rs), dy[k]) * gamma[p];
+    dx[k] = rs * (g - means[seg * 2] - (xv - mu) * rs * means[seg * 2 + 1]);
+  }
+}
+
+// Host side: y, mean, rstd ASSIGNED.
+void segments_act_forward_v4(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                             const Segments& s, float eps, const Activation<float>& act) {
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * std::size_t(s.nseg) * s.R));
+  NL_LAUNCH(seg_stats_partial, dim3(s.nseg, s.R), kThreads, 0, part, x, s);
+  NL_LAUNCH(seg_stats_finish, blocks_for(s.nseg), kThreads, 0, mean, rstd, part, s, eps);
+  NL_LAUNCH(seg_apply_act, blocks_for(int64_t(s.nseg) * s.M), kThreads, 0, y, x, mean, rstd, gamma, beta, s,
+            act_k(act));
+  cuda_release(part);  // stream order: a later kernel that reuses it runs after these
+}
+
+// Host side, per-channel affine: dx ASSIGNED, dgamma and dbeta ACCUMULATED, for statistics [N, G]
+// of groups of C/G channels (layer norm: G = 1).
+void planes_act_backward_v4(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
+                            const float* rstd, const float* x, const float* gamma, const float* beta, int N, int C,
+                            int HW, int G, const Activation<float>& act) {
+  const int64_t planes = int64_t(N) * C;
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * (std::size_t(planes) + std::size_t(N) * G)));
+  float* means = part + 2 * planes;
+  const ActK a = act_k(act);
+  NL_LAUNCH(plane_sums_act, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C, HW, G,
+            a);
+  NL_LAUNCH(plane_finish, blocks_for(int64_t(N) * G + C), kThreads, 0, means, dgamma, dbeta, part, gamma, N, C, HW, G);
+  const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
+  NL_LAUNCH(seg_bwd_dx_act, blocks_for(int64_t(s.nseg) * s.M), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means,
+            s, a);
+  cuda_release(part);
+}
+}  // namespace
+}  // namespace normlab::cuda
