@@ -65,6 +65,7 @@ void validate(const TrainConfig& c) {
   finite(c.rotate_deg, "--rotate");
   require(c.lr > 0, "--lr must be > 0 (e.g. --lr 0.05)");
   require(c.batch >= 1, "--batch must be >= 1 (e.g. --batch 128)");
+  require(c.eval_batch >= 1, "--eval-batch must be >= 1 (e.g. --eval-batch 1000)");
   require(c.epochs >= 1, "--epochs must be >= 1");
   require(c.threads >= 0, "--threads must be >= 0 (0 = all hardware threads)");
   require(c.seeds >= 1, "--seeds must be >= 1");
@@ -127,6 +128,10 @@ int main(int argc, char** argv) {
   app.add_option("--weight-decay", cfg.weight_decay, "L2 weight decay on conv weights")->capture_default_str();
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str();
   app.add_option("--batch", cfg.batch, "mini-batch size")->capture_default_str();
+  app.add_option("--eval-batch", cfg.eval_batch,
+                 "test images per evaluation batch (memory against speed; another size can change the test loss "
+                 "and the logits in their last bits)")
+      ->capture_default_str();
   app.add_option("--lr", cfg.lr, "peak learning rate (one-cycle) or initial rate (step/const)")->capture_default_str();
   app.add_option("--momentum", cfg.momentum, "SGD momentum")->capture_default_str();
   app.add_flag("!--no-nesterov", cfg.nesterov, "plain momentum instead of Nesterov");

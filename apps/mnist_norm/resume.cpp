@@ -49,7 +49,8 @@ std::string command_text(const TrainConfig& c) {
                   {"momentum", c.momentum}, {"nesterov", c.nesterov},      {"schedule", c.schedule},
                   {"warmup", c.warmup},
                   {"dropout", c.dropout}, {"rotate_deg", c.rotate_deg},  {"epochs", c.epochs},
-                  {"batch", c.batch},     {"seed", c.seed},              {"seeds", c.seeds},
+                  {"batch", c.batch},     {"eval_batch", c.eval_batch},  {"seed", c.seed},
+                  {"seeds", c.seeds},
                   {"data", c.data},       {"out", c.out},                {"threads", c.threads},
                   {"train_limit", c.train_limit}, {"test_limit", c.test_limit}, {"device", c.device}};
   return j.dump(2) + "\n";
@@ -83,6 +84,7 @@ TrainConfig load_command(const std::string& dir) {
     c.rotate_deg = j.at("rotate_deg");
     c.epochs = j.at("epochs");
     c.batch = j.at("batch");
+    c.eval_batch = j.value("eval_batch", 1000);  // command.json files from before --eval-batch
     c.seed = j.at("seed");
     c.seeds = j.at("seeds");
     c.data = j.at("data");

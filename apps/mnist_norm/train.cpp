@@ -41,21 +41,51 @@ struct EvalResult {
   std::vector<float> conf;  // probability of the predicted class
 };
 
-// The test set through the net in eval mode, 1000 images at a time, on the loader's device. The
-// sums stay on the device until the end; predictions are copied back only when asked for.
-EvalResult evaluate(Sequential& net, BatchLoader& loader, const Tensor& no_penalty, bool keep_predictions) {
-  loader.start_epoch(0);
+// What a run's evaluations replay on CUDA: the graph of a full batch's forward (captured by the
+// first evaluation, replayed by every later one), and the memory it reads and writes, which must
+// outlive each evaluation — the sums and the batches' tensors.
+struct EvalGraph {
+  CudaGraph graph;
+  Tensor acc, images, labels, short_images, short_labels;
+};
+
+// The test set through the net in eval mode, --eval-batch images at a time, on the loader's device. The
+// sums stay on the device until the end; predictions are copied back only when asked for. With a
+// graph (CUDA, --cuda-graph, and no predictions: those are copied back batch by batch), each full
+// batch is the captured forward replayed, its rows read from the loader's counter; the short last
+// batch runs op by op. The same bits either way.
+EvalResult evaluate(Sequential& net, BatchLoader& loader, const Tensor& no_penalty, bool keep_predictions,
+                    EvalGraph* g = nullptr) {
+  const bool replay = g && !keep_predictions;
+  loader.start_epoch(0, replay ? 0 : -1);  // with the graph, the counter {0, 0}
+  const Tensor no_counter;
+  const Tensor& counter = replay ? loader.counter() : no_counter;
   EvalResult r;
-  Tensor images, labels;
-  Tensor acc = Tensor::zeros({2}, DType::f64, loader.device());
+  EvalGraph local;
+  EvalGraph& e = replay ? *g : local;
+  if (!e.acc.defined()) e.acc = Tensor::empty({2}, DType::f64, loader.device());
+  e.acc.zero_();
   int64_t seen = 0;
   Context ctx;  // eval mode, no tape
   for (int b = 0; b < loader.num_batches(); ++b) {
-    loader.get(b, images, labels);
-    Var x = make_var(images);
-    x->requires_grad = false;
-    LossResult lr = nll_loss(net.forward(x, ctx), labels, ctx);
-    accumulate_metrics(acc, lr, no_penalty, labels);
+    const bool full = loader.batch_size(b) == loader.batch_size(0);
+    Tensor& images = full ? e.images : e.short_images;
+    Tensor& labels = full ? e.labels : e.short_labels;
+    LossResult lr;
+    auto forward = [&] {
+      loader.get(b, images, labels, counter);
+      Var x = make_var(images);
+      x->requires_grad = false;
+      lr = nll_loss(net.forward(x, ctx), labels, ctx);
+      accumulate_metrics(e.acc, lr, no_penalty, labels);
+      if (replay) loader.advance();
+    };
+    if (replay && full) {
+      if (!e.graph.ready()) e.graph.capture(forward);
+      e.graph.replay();
+    } else {
+      forward();
+    }
     seen += labels.numel();
     if (keep_predictions) {
       const Tensor lp = lr.logp.to_device(Device::cpu);
@@ -67,7 +97,7 @@ EvalResult evaluate(Sequential& net, BatchLoader& loader, const Tensor& no_penal
       }
     }
   }
-  const auto sums = acc.to_vector();  // waits for the device
+  const auto sums = e.acc.to_vector();  // waits for the device
   r.loss = sums[0] / static_cast<double>(seen);
   r.acc = 100.0 * sums[1] / static_cast<double>(seen);
   return r;
@@ -175,6 +205,7 @@ struct Run {
   int64_t mallocs_after_first_epoch = 0;
   int64_t profiled_steps = 0;
   std::size_t graph_nodes = 0;  // kernels, fills and copies of the captured training step (0: none)
+  EvalGraph eval_graph{};        // --cuda-graph: the evaluations' captured forward
 };
 
 std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed, double l1, const MnistSplit& train,
@@ -206,7 +237,7 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   oc.l1 = l1;
   r->opt = std::make_unique<Sgd>(r->net->parameters(), oc);
   r->loader = std::make_unique<BatchLoader>(train, cfg.batch, true, seed, cfg.rotate_deg, r->dev);  // uploads once
-  r->test_loader = std::make_unique<BatchLoader>(test, 1000, false, 0, 0.0, r->dev);
+  r->test_loader = std::make_unique<BatchLoader>(test, cfg.eval_batch, false, 0, 0.0, r->dev);
   r->sched.kind = *parse_schedule(cfg.schedule);
   r->sched.max_lr = cfg.lr;
   r->sched.pct = cfg.warmup;
@@ -216,8 +247,8 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   json conf = {{"norm", norm_name(norm)}, {"arch", cfg.arch}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
                {"l1", l1}, {"weight_decay", cfg.weight_decay}, {"lr", cfg.lr}, {"momentum", cfg.momentum},
                {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"warmup", cfg.warmup}, {"dropout", cfg.dropout},
-               {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch}, {"seed", seed},
-               {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
+               {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch},
+               {"eval_batch", cfg.eval_batch}, {"seed", seed}, {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
                {"device", cfg.device}, {"parameters", r->res.params}};
   if (r->dev == Device::cuda) conf["gpu"] = cuda_device_name();
   write_file_atomic((fs::path(dir) / "config.json").string(), conf.dump(2) + "\n");
@@ -255,8 +286,10 @@ Tensor lr_schedule(const Run& r) {
 // rate, the dropout masks' seed, the batch's place in the epoch) is read by the kernels from a step
 // counter in device memory (kernels/step.h), which the step's last op advances. So on CUDA the
 // step of a full batch is captured once as a CUDA Graph and replayed for every other full batch of
-// the run (one launch instead of about 90); the last, short batch of an epoch runs op by op, as do
-// evaluation and every step of --profile or --cuda-graph off. The bits are the same either way.
+// the run (one launch instead of about 80), the short last batch of an epoch likewise as a second
+// graph, and the evaluation's full batches as a third (evaluate); every step of --profile or
+// --cuda-graph off, and the last evaluation (its predictions), run op by op. The bits are the same
+// either way.
 bool train_epochs(Run& r) {
   const TrainConfig& cfg = r.cfg;
   Sequential& net = *r.net;
@@ -273,7 +306,7 @@ bool train_epochs(Run& r) {
   // the loop below waits for the GPU; the sums are read once, after the last step.
   Tensor acc = Tensor::zeros({2}, DType::f64, dev);
   const bool graphs = dev == Device::cuda && cfg.cuda_graph && !cfg.profile;
-  CudaGraph graph;
+  CudaGraph graph, short_graph;  // a full batch's step, and the short last batch's
   if (cfg.profile) profile::reset();  // (--profile: one run at a time; the table is not shared safely)
   for (int epoch = r.st.epochs_done + 1; epoch <= cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
@@ -302,15 +335,18 @@ bool train_epochs(Run& r) {
         accumulate_metrics(acc, out, r.opt->penalty(), y_b);
         loader.advance();
       };
-      if (graphs && full) {
-        if (!graph.ready()) {
-          graph.capture(train_step);
-          r.graph_nodes = graph.nodes();
-          std::printf("CUDA graph: a training step captured (%zu kernels, fills and copies), replayed for every "
+      if (graphs) {
+        CudaGraph& g = full ? graph : short_graph;
+        if (!g.ready()) {
+          g.capture(train_step);
+          if (full) {
+            r.graph_nodes = g.nodes();
+            std::printf("CUDA graph: a training step captured (%zu kernels, fills and copies), replayed for every "
                         "full batch\n",
                         r.graph_nodes);
+          }
         }
-        graph.replay();
+        g.replay();
       } else {
         train_step();
       }
@@ -333,7 +369,7 @@ bool train_epochs(Run& r) {
     const double mean_loss = sums[0] / static_cast<double>(seen);
     if (exploded(mean_loss)) return diverged(r, epoch, "during the epoch", mean_loss, "the mean training loss");
     const auto te = Clock::now();
-    r.last = evaluate(net, *r.test_loader, no_penalty, epoch == cfg.epochs);
+    r.last = evaluate(net, *r.test_loader, no_penalty, epoch == cfg.epochs, graphs ? &r.eval_graph : nullptr);
     r.st.eval_seconds += seconds_since(te);
     // Training can look sane while the model in eval mode has exploded (BN's running statistics).
     if (exploded(r.last.loss)) return diverged(r, epoch, "at its end", r.last.loss, "the test loss");

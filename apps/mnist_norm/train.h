@@ -27,6 +27,7 @@ struct TrainConfig {
   double rotate_deg = 7.0;
   int epochs = 20;
   int batch = 128;
+  int eval_batch = 1000;  // test images per evaluation batch
   uint64_t seed = 1;
   int seeds = 1;
   std::string data;
