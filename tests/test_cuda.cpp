@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,8 +24,11 @@
 #include "layers/loss.h"
 #include "layers/mnist_net.h"
 #include "layers/optim.h"
+#include "kernels/activation.h"
 #include "kernels/add.h"
+#include "kernels/batchnorm.h"
 #include "kernels/gather.h"
+#include "kernels/groupnorm.h"
 #include "kernels/step.h"
 #include "kernels/cuda/versions.h"
 #include "tests/gpu_test.h"
@@ -179,26 +183,111 @@ TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backwar
 // backward; versions 1-3 compose the norm with the activation's kernels. Version 4 computes the
 // same expressions in the same order as version 3, so on the emulator, which rounds every
 // operation as written (-ffp-contract=off, CMakeLists.txt), it must give version 3's bits: a mask
-// recomputed differently from the forward's, anywhere, would show here. Emulator only: nvcc fuses
-// multiply-adds per kernel as it sees fit, so on a GPU the two may differ in the last bits (the
-// parity with the CPU above is the check there).
+// recomputed differently from the forward's, anywhere, would show here. Version 5 runs version 4's
+// element-wise passes on quads of four values (kernels/cuda/vec4.cuh), the same expressions per
+// value: version 4's bits, and a quad given the wrong channel, segment or parameter would show.
+// Emulator only: nvcc fuses multiply-adds per kernel as it sees fit, so on a GPU the versions may
+// differ in the last bits (the parity with the CPU above is the check there).
 #ifdef NORMLAB_CUDA_EMULATE
-TEST_CASE("cuda norm + activation: version 4 (fused) gives version 3's (composed) bits", "[cuda][norm]") {
+TEST_CASE("cuda norm + activation: version 4 (fused) gives version 3's (composed) bits, version 5 (quads) version 4's",
+          "[cuda][norm]") {
+  const int64_t quads_before = [] {
+    int64_t n = 0;
+    for (const auto& [name, count] : emu::kernel_counts())
+      if (name.ends_with("_act_v5")) n += count;
+    return n;
+  }();
   for (const std::string op : {"batchnorm", "groupnorm", "layernorm"})
     for (const auto& c : op_group("norm")) {
       if (c.name.rfind(op, 0) != 0 || c.name.find("+ ReLU") == std::string::npos) continue;
-      INFO(c.name);
-      Outs v3, v4;
-      cuda::for_each_version(op, [&](int v) {
-        if (v == 3) v3 = c.run(Device::cuda);
-        if (v == 4) v4 = c.run(Device::cuda);
-      });
-      REQUIRE(v3.size() == v4.size());
-      for (std::size_t k = 0; k < v3.size(); ++k) {
-        INFO(v3[k].name);
-        CHECK(same_bits(v3[k].t.to_vector(), v4[k].t.to_vector()));
+      std::vector<Outs> by_version(1);
+      cuda::for_each_version(op, [&](int) { by_version.push_back(c.run(Device::cuda)); });
+      for (int v = 4; v < int(by_version.size()); ++v) {
+        const Outs &before = by_version[std::size_t(v - 1)], &now = by_version[std::size_t(v)];
+        REQUIRE(before.size() == now.size());
+        for (std::size_t k = 0; k < now.size(); ++k) {
+          INFO(c.name << ": " << now[k].name << ", version " << v << " against " << v - 1);
+          CHECK(same_bits(before[k].t.to_vector(), now[k].t.to_vector()));
+        }
       }
     }
+  // The quads ran (cases with HW % 4 == 0): bn_apply_act_v5, seg_bwd_dx_act_v5, ...
+  std::map<std::string, int64_t> ran;
+  for (const auto& [name, count] : emu::kernel_counts())
+    if (name.ends_with("_act_v5")) ran[name] = count;
+  for (const char* k : {"bn_apply_act_v5", "bn_bwd_dx_act_v5", "seg_apply_act_v5", "seg_bwd_dx_act_v5"}) {
+    INFO(k);
+    CHECK(ran[k] > 0);
+  }
+  int64_t quads_after = 0;
+  for (const auto& [name, count] : ran) quads_after += count;
+  CHECK(quads_after > quads_before);
+}
+
+// Version 5 takes quads only from 16-byte aligned pointers (a misaligned float4 access faults, on a
+// GPU and on the emulator): with every tensor one float past an aligned address it runs version 4's
+// kernels, and gives the bits it gives from aligned ones.
+TEST_CASE("cuda norm + activation: version 5 from misaligned pointers falls back to version 4", "[cuda][norm]") {
+  const int N = 2, C = 3, HW = 16, G = 3;
+  const int64_t n = int64_t(N) * C * HW;
+  const std::vector<double> hx = randn({n}, 5, Device::cpu, DType::f32, 2.0).to_vector(),
+                            hu = randn({n}, 6, Device::cpu).to_vector();
+  // n + 1 floats holding v from float `shift` on
+  auto at = [&](const std::vector<double>& v, int shift) {
+    std::vector<double> w(std::size_t(n + 1), 0.0);
+    std::copy(v.begin(), v.end(), w.begin() + shift);
+    return Tensor::from({n + 1}, w).to_device(Device::cuda);
+  };
+  const Tensor g = randn({C}, 7, Device::cuda), b = randn({C}, 8, Device::cuda, DType::f32, 0.5);
+  Activation<float> act;
+  act.relu = true;
+  act.p = 0.3f;
+  act.seed.base = 99;
+  // shift 0: x, dy, y and dx aligned; shift 1: all four one float past it
+  auto run = [&](int shift, bool bn) {
+    Tensor y = Tensor::zeros({n + 1}, DType::f32, Device::cuda), dx = Tensor::zeros({n + 1}, DType::f32, Device::cuda);
+    Tensor mean = Tensor::zeros({N * G}, DType::f32, Device::cuda),
+           rstd = Tensor::zeros({N * G}, DType::f32, Device::cuda);
+    Tensor rm = Tensor::zeros({C}, DType::f32, Device::cuda), rv = Tensor::zeros({C}, DType::f32, Device::cuda);
+    Tensor dg = Tensor::zeros({C}, DType::f32, Device::cuda), db = Tensor::zeros({C}, DType::f32, Device::cuda);
+    const Tensor x0 = at(hx, shift), u0 = at(hu, shift);
+    const float *xs = x0.data<float>() + shift, *us = u0.data<float>() + shift;
+    float *ys = y.data<float>() + shift, *dxs = dx.data<float>() + shift;
+    if (bn) {
+      cuda::batchnorm_act_forward_train<float>(ys, mean.data<float>(), rstd.data<float>(), rm.data<float>(),
+                                               rv.data<float>(), xs, g.data<float>(), b.data<float>(), N, C, HW,
+                                               1e-5f, 0.1f, act);
+      cuda::batchnorm_act_backward<float>(dxs, dg.data<float>(), db.data<float>(), us, mean.data<float>(),
+                                          rstd.data<float>(), ys, xs, g.data<float>(), b.data<float>(), N, C, HW, act);
+    } else {
+      cuda::groupnorm_act_forward<float>(ys, mean.data<float>(), rstd.data<float>(), xs, g.data<float>(),
+                                         b.data<float>(), N, C, HW, G, 1e-5f, act);
+      cuda::groupnorm_act_backward<float>(dxs, dg.data<float>(), db.data<float>(), us, mean.data<float>(),
+                                          rstd.data<float>(), ys, xs, g.data<float>(), b.data<float>(), N, C, HW, G,
+                                          act);
+    }
+    std::vector<double> out = y.to_vector(), d = dx.to_vector();
+    out.erase(out.begin() + (shift ? 0 : n));  // the n values written
+    d.erase(d.begin() + (shift ? 0 : n));
+    out.insert(out.end(), d.begin(), d.end());
+    for (const Tensor* t : {&dg, &db}) {
+      const auto v = t->to_vector();
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  };
+  for (bool bn : {true, false}) {
+    INFO((bn ? "batchnorm" : "groupnorm"));
+    const std::string op = bn ? "batchnorm" : "groupnorm";
+    std::vector<double> aligned, shifted;
+    cuda::for_each_version(op, [&](int v) {
+      if (v != 5) return;
+      aligned = run(0, bn);
+      shifted = run(1, bn);
+    });
+    REQUIRE(aligned.size() == std::size_t(2 * n + 2 * C));
+    CHECK(same_bits(aligned, shifted));
+  }
 }
 #endif
 TEST_CASE("cuda relu, max-pool, global average pool, dropout vs cpu", "[cuda][pointwise]") {

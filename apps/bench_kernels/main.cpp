@@ -13,7 +13,8 @@
 // with the reference timed beside it. Each norm's "fwd+bwd" row is timed against a device-to-device
 // copy that moves the same bytes: its ratio is the copy's bandwidth over ours, both from this run.
 // "BN+act fwd+bwd vN" (and GN, LN): the norm with the model's ReLU + dropout after it, composed in
-// versions 1-3, fused in version 4, against the same copy peer.
+// versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5, against the
+// same copy peer. The plain norm rows stop at version 3 (4 and 5 change only the *_act ops).
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -285,6 +286,7 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
   ref_f();
   ref_b();
   cuda::for_each_version("batchnorm", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
+    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat version 3's
     const std::string tag = " v" + std::to_string(v);
     ours_f();
     b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
@@ -322,6 +324,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
                            std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
   const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
   cuda::for_each_version(kernel, [&](int v) {  // every version (kernels/cuda/versions.h)
+    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat version 3's
     const std::string tag = " v" + std::to_string(v);
     f();
     bw();
@@ -334,8 +337,9 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
 
 // A norm with the model's ReLU + dropout (p = 0.05) after it (batchnorm_act_* ..., kernels/activation.h),
 // forward then backward, every version: versions 1-3 run the norm, then the activation's own kernels;
-// version 4 fuses them. Validated against the CPU kernels; timed against the copy peer of the same
-// bytes as the plain norm rows, so "BN fwd+bwd v3" and "BN+act fwd+bwd v3" differ by the activation.
+// versions 4 and 5 fuse them (5 on float4 quads, kernels/cuda/vec4.cuh). Validated against the CPU
+// kernels; timed against the copy peer of the same bytes as the plain norm rows, so "BN fwd+bwd v3"
+// and "BN+act fwd+bwd v3" differ by the activation.
 void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& kernel) {
   const Shape xs{N, Ch, H, W}, cs{Ch};
   const bool bn = kernel == "batchnorm", gn = kernel == "groupnorm";

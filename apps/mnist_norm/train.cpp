@@ -244,12 +244,17 @@ std::unique_ptr<Run> build_run(const TrainConfig& cfg, Norm norm, uint64_t seed,
   r->sched.steps_per_epoch = r->loader->num_batches();
   r->sched.total_steps = static_cast<long>(cfg.epochs) * r->loader->num_batches();
 
-  json conf = {{"norm", norm_name(norm)}, {"arch", cfg.arch}, {"groups", cfg.groups}, {"ln_per_element", cfg.ln_per_element},
-               {"l1", l1}, {"weight_decay", cfg.weight_decay}, {"lr", cfg.lr}, {"momentum", cfg.momentum},
-               {"nesterov", cfg.nesterov}, {"schedule", cfg.schedule}, {"warmup", cfg.warmup}, {"dropout", cfg.dropout},
-               {"rotate_deg", cfg.rotate_deg}, {"epochs", cfg.epochs}, {"batch", cfg.batch},
-               {"eval_batch", cfg.eval_batch}, {"seed", seed}, {"threads", cfg.threads}, {"train_images", train.size()}, {"test_images", test.size()},
-               {"device", cfg.device}, {"parameters", r->res.params}};
+  json conf = {{"norm", norm_name(norm)},         {"arch", cfg.arch},
+               {"groups", cfg.groups},             {"ln_per_element", cfg.ln_per_element},
+               {"l1", l1},                         {"weight_decay", cfg.weight_decay},
+               {"lr", cfg.lr},                     {"momentum", cfg.momentum},
+               {"nesterov", cfg.nesterov},         {"schedule", cfg.schedule},
+               {"warmup", cfg.warmup},             {"dropout", cfg.dropout},
+               {"rotate_deg", cfg.rotate_deg},     {"epochs", cfg.epochs},
+               {"batch", cfg.batch},               {"eval_batch", cfg.eval_batch},
+               {"seed", seed},                     {"threads", cfg.threads},
+               {"train_images", train.size()},     {"test_images", test.size()},
+               {"device", cfg.device},             {"parameters", r->res.params}};
   if (r->dev == Device::cuda) conf["gpu"] = cuda_device_name();
   write_file_atomic((fs::path(dir) / "config.json").string(), conf.dump(2) + "\n");
 

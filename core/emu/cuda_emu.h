@@ -53,6 +53,11 @@ struct dim3 {
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
 using uint3 = dim3;
+// The 16-byte vector type of the kernels' vectorised loads (kernels/cuda/vec4.cuh), as aligned as CUDA's.
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
 // The built-in variables of the running thread, set by the scheduler before it runs a thread. Plain
 // globals (launches are serialized): an extern thread_local would go through a TLS wrapper, which
@@ -77,6 +82,9 @@ void shuffle(void* out, const void* in, std::size_t bytes, unsigned mask, Shfl k
 // block's dynamic shared memory (the launch's shmem bytes).
 void* block_shared(const void* key, std::size_t bytes, const char* name);
 void* dynamic_shared();
+// A fault the running thread commits where a GPU would stop the kernel (a misaligned vector access):
+// recorded with the kernel, block, thread and `where`; the launch then fails, stickily, as on a GPU.
+void device_fault(const std::string& what, std::source_location where);
 
 // Runs body(arg) for every thread of the grid; returns the launch's error. Launches are synchronous
 // and one at a time (from any number of host threads).

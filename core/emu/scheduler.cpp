@@ -196,6 +196,15 @@ void fail(unsigned i, const std::string& what) {
   if (W.error.empty()) W.error = thread_str(i) + ": " + what;
 }
 
+}  // namespace
+
+// (The thread goes on: the access it reports works on this CPU; the launch fails at its end.)
+void device_fault(const std::string& what, std::source_location where) {
+  fail(W.cur, what + " at " + site_str(where));
+}
+
+namespace {
+
 std::string mask_str(unsigned m) {
   char b[16];
   std::snprintf(b, sizeof b, "0x%08x", m);

@@ -75,15 +75,15 @@ void groupnorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
 
 template <typename T>
 void groupnorm_act_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N, int C, int HW,
-                      int G, T eps, Activation<T> act) {
+                           int G, T eps, Activation<T> act) {
   groupnorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, G, eps);
   activation_forward_inplace(y, static_cast<int64_t>(N) * C * HW, act);
 }
 
 template <typename T>
 void groupnorm_act_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd, const T* y,
-                       const T* x, const T* gamma, const T* /*beta: z is not recomputed*/, int N, int C, int HW,
-                       int G, Activation<T> act) {
+                            const T* x, const T* gamma, const T* /*beta: z is not recomputed*/, int N, int C,
+                            int HW, int G, Activation<T> act) {
   const T* dz = activation_backward(dy, y, static_cast<int64_t>(N) * C * HW, act);
   groupnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW, G);
 }

@@ -83,15 +83,15 @@ void layernorm_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, 
 
 template <typename T>
 void layernorm_act_forward(T* y, T* mean, T* rstd, const T* x, const T* gamma, const T* beta, int N, int C, int HW,
-                      bool per_element, T eps, Activation<T> act) {
+                           bool per_element, T eps, Activation<T> act) {
   layernorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, per_element, eps);
   activation_forward_inplace(y, static_cast<int64_t>(N) * C * HW, act);
 }
 
 template <typename T>
 void layernorm_act_backward(T* dx, T* dgamma, T* dbeta, const T* dy, const T* mean, const T* rstd, const T* y,
-                       const T* x, const T* gamma, const T* /*beta: z is not recomputed*/, int N, int C, int HW,
-                       bool per_element, Activation<T> act) {
+                            const T* x, const T* gamma, const T* /*beta: z is not recomputed*/, int N, int C,
+                            int HW, bool per_element, Activation<T> act) {
   const T* dz = activation_backward(dy, y, static_cast<int64_t>(N) * C * HW, act);
   layernorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW, per_element);
 }

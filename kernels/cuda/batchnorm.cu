@@ -1,4 +1,4 @@
-// CUDA batch norm, in four versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
+// CUDA batch norm, in five versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
 // deterministic: no atomics, every sum in a fixed order.
 //
 // Version 1, the plain one: one block per channel reduces over (N, H, W) with block_sum (two passes:
@@ -33,11 +33,18 @@
 // recomputed from mean, rstd, gamma and beta by bn_affine, as the forward computed it. Versions 1-3
 // compose the norm with the activation's own kernels (kernels/cuda/activation.cuh): one pass over
 // the tensor more each way, and y read back for the mask.
+//
+// Version 5, version 4 with its two element-wise passes (bn_apply_act, bn_bwd_dx_act) on quads:
+// four values of one plane per thread, one float4 load or store per tensor, the channel found once
+// per quad with 32-bit divides instead of k / HW % C per value in 64 bits (kernels/cuda/vec4.cuh;
+// where HW % 4 != 0 or a pointer is not 16-byte aligned it runs version 4's). The same expressions
+// per value: version 4's bits.
 #include "kernels/batchnorm.h"
 #include "core/device.h"
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
+#include "kernels/cuda/vec4.cuh"
 #include "kernels/cuda/versions.h"
 
 namespace normlab::cuda {
@@ -312,9 +319,43 @@ __global__ void bn_bwd_dx_act(float* dx, const float* dy, const float* x, const 
   }
 }
 
+// ---- version 5: version 4's element-wise passes on quads (kernels/cuda/vec4.cuh) -------------
+// A quad's channel once: quad q lies in plane q / HW4 of the [N, C] planes.
+__global__ void bn_apply_act_v5(float* y, const float* x, const float* coef, unsigned C, unsigned HW4, unsigned n4,
+                                ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_QUAD_LOOP(q, n4) {
+    const unsigned c = q / HW4 % C;
+    const float a = coef[c], b = coef[C + c];
+    const Quad xv = load_quad(x, q);
+    Quad out;
+    for (int j = 0; j < kVec; ++j) out.v[j] = act_apply(act, seed, int64_t(q) * kVec + j, a * xv.v[j] + b);
+    store_quad(y, q, out);
+  }
+}
+
+__global__ void bn_bwd_dx_act_v5(float* dx, const float* dy, const float* x, const float* mean, const float* rstd,
+                                 const float* gamma, const float* beta, const float* coef, unsigned C, unsigned HW4,
+                                 unsigned n4, ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_QUAD_LOOP(q, n4) {
+    const unsigned c = q / HW4 % C;
+    const Affine ab = bn_affine(gamma[c], beta[c], mean[c], rstd[c]);
+    const float mu = mean[c], f = coef[c], fx = coef[C + c], f0 = coef[2 * C + c];
+    const Quad xv = load_quad(x, q), d = load_quad(dy, q);
+    Quad out;
+    for (int j = 0; j < kVec; ++j) {
+      const float dz = act_grad(act, seed, int64_t(q) * kVec + j, ab.a * xv.v[j] + ab.b, d.v[j]);
+      out.v[j] = f * dz + fx * (xv.v[j] - mu) + f0;
+    }
+    store_quad(dx, q, out);
+  }
+}
+
 bool use_v2() { return kernel_version("batchnorm") >= 2; }
 bool use_v3() { return kernel_version("batchnorm") >= 3; }
 bool use_v4() { return kernel_version("batchnorm") >= 4; }
+bool use_v5() { return kernel_version("batchnorm") >= 5; }
 }  // namespace
 
 template <>
@@ -377,8 +418,12 @@ void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, floa
   NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
   NL_LAUNCH(bn_stats_finish_warp, C, kWarp, 0, mean, rstd, running_mean, running_var, coef, part, gamma, beta, N, C, HW,
             rg, eps, momentum);
-  NL_LAUNCH(bn_apply_act, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, coef, C, HW, int64_t(N) * C * HW,
-            act_k(act));
+  const int64_t n = int64_t(N) * C * HW;
+  if (use_v5() && vec4_ok(n, HW, y, x))
+    NL_LAUNCH(bn_apply_act_v5, blocks_for(n / kVec), kThreads, 0, y, x, coef, unsigned(C), unsigned(HW / kVec),
+              unsigned(n / kVec), act_k(act));
+  else
+    NL_LAUNCH(bn_apply_act, blocks_for(n), kThreads, 0, y, x, coef, C, HW, n, act_k(act));
   cuda_release(part);
 }
 template <>
@@ -398,8 +443,12 @@ void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
   NL_LAUNCH(bn_bwd_partial_act, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C,
             HW, int(rg.per), a);
   NL_LAUNCH(bn_bwd_finish_warp, C, kWarp, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
-  NL_LAUNCH(bn_bwd_dx_act, blocks_for(int64_t(N) * C * HW), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C,
-            HW, int64_t(N) * C * HW, a);
+  const int64_t n = int64_t(N) * C * HW;
+  if (use_v5() && vec4_ok(n, HW, dx, dy, x))
+    NL_LAUNCH(bn_bwd_dx_act_v5, blocks_for(n / kVec), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef,
+              unsigned(C), unsigned(HW / kVec), unsigned(n / kVec), a);
+  else
+    NL_LAUNCH(bn_bwd_dx_act, blocks_for(n), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C, HW, n, a);
   cuda_release(part);
 }
 

@@ -1,4 +1,4 @@
-// CUDA group norm, in four versions (kernels/cuda/versions.h). Version 1: one block per (sample,
+// CUDA group norm, in five versions (kernels/cuda/versions.h). Version 1: one block per (sample,
 // group) — a contiguous run of (C/G)*H*W values — for the statistics, y and dx
 // (kernels/cuda/norm_segment.cuh, shared with layer norm). Version 2: the same segments, each
 // reduced by several blocks and combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
@@ -6,7 +6,9 @@
 // 2's forward; the backward's segment sums and dgamma/dbeta from one warp-per-(sample, channel)
 // pass (kernels/cuda/norm_planes_v3.cuh). Version 4: version 3 with the activation after the norm
 // fused in (groupnorm_act_*; kernels/cuda/norm_act_v4.cuh); versions 1-3 compose the norm with the
-// activation's own kernels (kernels/cuda/activation.cuh). No atomics: deterministic.
+// activation's own kernels (kernels/cuda/activation.cuh). Version 5: version 4 with its
+// element-wise passes on quads of four values (float4; kernels/cuda/vec4.cuh). No atomics:
+// deterministic.
 // Math: kernels/groupnorm.h.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
@@ -65,7 +67,8 @@ void groupnorm_act_forward<float>(float* y, float* mean, float* rstd, const floa
                                   const float* beta, int N, int C, int HW, int G, float eps, Activation<float> act) {
   if (kernel_version("groupnorm") >= 4)
     return segments_act_forward_v4(y, mean, rstd, x, gamma, beta,
-                                   make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false), eps, act);
+                                   make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false), eps, act,
+                                   kernel_version("groupnorm") >= 5);
   groupnorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, G, eps);
   activation_forward_inplace(y, int64_t(N) * C * HW, act);
 }
@@ -74,7 +77,8 @@ void groupnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, int G, Activation<float> act) {
   if (kernel_version("groupnorm") >= 4)
-    return planes_act_backward_v4(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, act);
+    return planes_act_backward_v4(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, act,
+                                  kernel_version("groupnorm") >= 5);
   float* scratch;
   const float* dz = activation_backward(scratch, dy, y, int64_t(N) * C * HW, act);
   groupnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW, G);

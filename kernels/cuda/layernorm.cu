@@ -1,4 +1,4 @@
-// CUDA layer norm, in four versions (kernels/cuda/versions.h). Version 1: one block per sample for
+// CUDA layer norm, in five versions (kernels/cuda/versions.h). Version 1: one block per sample for
 // the statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with group norm). Version 2: each
 // sample reduced by several blocks, combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
 // Both: dgamma/dbeta by one block per channel (per-channel affine: group norm's
@@ -8,7 +8,8 @@
 // with G = 1, kernels/cuda/norm_planes_v3.cuh); the per-element affine keeps version 2's backward.
 // Version 4: version 3 with the activation after the norm fused in (layernorm_act_*;
 // kernels/cuda/norm_act_v4.cuh; the per-element affine's backward composes); versions 1-3 compose
-// the norm with the activation's own kernels (kernels/cuda/activation.cuh).
+// the norm with the activation's own kernels (kernels/cuda/activation.cuh). Version 5: version 4
+// with its element-wise passes on quads of four values (float4; kernels/cuda/vec4.cuh).
 // No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/activation.cuh"
@@ -90,7 +91,8 @@ void layernorm_act_forward<float>(float* y, float* mean, float* rstd, const floa
                                   Activation<float> act) {
   if (kernel_version("layernorm") >= 4)  // a sample is the segment; G = 1 group of C channels
     return segments_act_forward_v4(y, mean, rstd, x, gamma, beta,
-                                   make_segments(N, int64_t(C) * HW, HW, 1, C, per_element), eps, act);
+                                   make_segments(N, int64_t(C) * HW, HW, 1, C, per_element), eps, act,
+                                   kernel_version("layernorm") >= 5);
   layernorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, per_element, eps);
   activation_forward_inplace(y, int64_t(N) * C * HW, act);
 }
@@ -99,7 +101,8 @@ void layernorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, bool per_element, Activation<float> act) {
   if (kernel_version("layernorm") >= 4 && !per_element)
-    return planes_act_backward_v4(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, act);
+    return planes_act_backward_v4(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, act,
+                                  kernel_version("layernorm") >= 5);
   float* scratch;
   const float* dz = activation_backward(scratch, dy, y, int64_t(N) * C * HW, act);
   layernorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW, per_element);

@@ -11,6 +11,10 @@
 // Against the composed versions (activation.cuh) the activation's own pass each way is gone and y is
 // never read back: the forward writes y once, the backward reads dy and x twice and writes dx.
 // LN's per-element affine fuses the forward only; its backward composes (version 2's kernels).
+// Version 5 (quads = true below): version 4 with its two element-wise passes on quads, four values
+// of one plane per thread, one float4 load or store per tensor, one 32-bit divide per quad
+// (kernels/cuda/vec4.cuh): seg_apply_act_v5, seg_bwd_dx_act_v5 — the same expressions per value,
+// so version 4's bits.
 // No atomics: deterministic.
 #pragma once
 #include "core/device.h"
@@ -18,6 +22,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_planes_v3.cuh"
 #include "kernels/cuda/norm_segment_v2.cuh"
+#include "kernels/cuda/vec4.cuh"
 
 namespace normlab::cuda {
 namespace {
@@ -72,22 +77,78 @@ __global__ void seg_bwd_dx_act(float* dx, const float* dy, const float* mean, co
   }
 }
 
-// Host side: y, mean, rstd ASSIGNED.
+// ---- version 5: the element-wise passes on quads ----------------------------------------------
+// A quad's segment and parameter, once per quad: quad q of the tensor starts at value i0 of segment
+// seg (M4 = M / 4 quads per segment); its values' parameters are p + j (per-element affine) or p.
+struct QuadAt {
+  unsigned seg, p;
+};
+__device__ inline QuadAt quad_at(const Segments& s, unsigned q, unsigned M4) {
+  const unsigned seg = q / M4, i0 = (q - seg * M4) * kVec;
+  const unsigned p = s.per_element ? i0 : unsigned(seg % unsigned(s.G)) * unsigned(s.Cg) + i0 / unsigned(s.HW);
+  return {seg, p};
+}
+__device__ inline unsigned quad_param(const Segments& s, const QuadAt& a, int j) {
+  return s.per_element ? a.p + unsigned(j) : a.p;
+}
+
+// seg_apply_act on quads.
+__global__ void seg_apply_act_v5(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
+                                 const float* beta, Segments s, unsigned M4, unsigned n4, ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_QUAD_LOOP(q, n4) {
+    const QuadAt at = quad_at(s, q, M4);
+    const float mu = mean[at.seg], rs = rstd[at.seg];
+    const Quad xv = load_quad(x, q);
+    Quad out;
+    for (int j = 0; j < kVec; ++j) {
+      const unsigned p = quad_param(s, at, j);
+      out.v[j] = act_apply(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs));
+    }
+    store_quad(y, q, out);
+  }
+}
+
+// seg_bwd_dx_act on quads.
+__global__ void seg_bwd_dx_act_v5(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
+                                  const float* gamma, const float* beta, const float* means, Segments s, unsigned M4,
+                                  unsigned n4, ActK act) {
+  const uint64_t seed = act_seed(act);
+  NL_QUAD_LOOP(q, n4) {
+    const QuadAt at = quad_at(s, q, M4);
+    const float mu = mean[at.seg], rs = rstd[at.seg], m_g = means[at.seg * 2], m_gx = means[at.seg * 2 + 1];
+    const Quad xv = load_quad(x, q), d = load_quad(dy, q);
+    Quad out;
+    for (int j = 0; j < kVec; ++j) {
+      const unsigned p = quad_param(s, at, j);
+      const float g = act_grad(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs), d.v[j]) *
+                      gamma[p];
+      out.v[j] = rs * (g - m_g - (xv.v[j] - mu) * rs * m_gx);
+    }
+    store_quad(dx, q, out);
+  }
+}
+
+// Host side: y, mean, rstd ASSIGNED. quads: version 5's element-wise pass where it applies.
 void segments_act_forward_v4(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
-                             const Segments& s, float eps, const Activation<float>& act) {
+                             const Segments& s, float eps, const Activation<float>& act, bool quads) {
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * std::size_t(s.nseg) * s.R));
   NL_LAUNCH(seg_stats_partial, dim3(s.nseg, s.R), kThreads, 0, part, x, s);
   NL_LAUNCH(seg_stats_finish, blocks_for(s.nseg), kThreads, 0, mean, rstd, part, s, eps);
-  NL_LAUNCH(seg_apply_act, blocks_for(int64_t(s.nseg) * s.M), kThreads, 0, y, x, mean, rstd, gamma, beta, s,
-            act_k(act));
+  const int64_t n = int64_t(s.nseg) * s.M;
+  if (quads && vec4_ok(n, s.HW, y, x))
+    NL_LAUNCH(seg_apply_act_v5, blocks_for(n / kVec), kThreads, 0, y, x, mean, rstd, gamma, beta, s,
+              unsigned(s.M / kVec), unsigned(n / kVec), act_k(act));
+  else
+    NL_LAUNCH(seg_apply_act, blocks_for(n), kThreads, 0, y, x, mean, rstd, gamma, beta, s, act_k(act));
   cuda_release(part);  // stream order: a later kernel that reuses it runs after these
 }
 
 // Host side, per-channel affine: dx ASSIGNED, dgamma and dbeta ACCUMULATED, for statistics [N, G]
-// of groups of C/G channels (layer norm: G = 1).
+// of groups of C/G channels (layer norm: G = 1). quads: version 5's dx pass where it applies.
 void planes_act_backward_v4(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                             const float* rstd, const float* x, const float* gamma, const float* beta, int N, int C,
-                            int HW, int G, const Activation<float>& act) {
+                            int HW, int G, const Activation<float>& act, bool quads) {
   const int64_t planes = int64_t(N) * C;
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * (std::size_t(planes) + std::size_t(N) * G)));
   float* means = part + 2 * planes;
@@ -96,8 +157,12 @@ void planes_act_backward_v4(float* dx, float* dgamma, float* dbeta, const float*
             a);
   NL_LAUNCH(plane_finish, blocks_for(int64_t(N) * G + C), kThreads, 0, means, dgamma, dbeta, part, gamma, N, C, HW, G);
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-  NL_LAUNCH(seg_bwd_dx_act, blocks_for(int64_t(s.nseg) * s.M), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means,
-            s, a);
+  const int64_t n = int64_t(s.nseg) * s.M;
+  if (quads && vec4_ok(n, HW, dx, dy, x))
+    NL_LAUNCH(seg_bwd_dx_act_v5, blocks_for(n / kVec), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means, s,
+              unsigned(s.M / kVec), unsigned(n / kVec), a);
+  else
+    NL_LAUNCH(seg_bwd_dx_act, blocks_for(n), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means, s, a);
   cuda_release(part);
 }
 }  // namespace

@@ -39,7 +39,7 @@ void apply_environment(std::vector<KernelVersions>& t) {
 
 std::vector<KernelVersions>& table() {
   static std::vector<KernelVersions> t = [] {
-    std::vector<KernelVersions> v = {{"conv2d", 3, 3}, {"batchnorm", 4, 4}, {"groupnorm", 4, 4}, {"layernorm", 4, 4}};
+    std::vector<KernelVersions> v = {{"conv2d", 3, 3}, {"batchnorm", 5, 5}, {"groupnorm", 5, 5}, {"layernorm", 5, 5}};
     apply_environment(v);
     return v;
   }();
@@ -59,6 +59,8 @@ int kernel_version(const std::string& op) { return find(op).selected; }
 int kernel_version_count(const std::string& op) { return find(op).count; }
 
 bool conv2d_has_own_forward(int v) { return v <= 2; }
+
+bool norm_has_own_plain(int v) { return v <= 3; }
 
 void set_kernel_version(const std::string& op, int v) {
   KernelVersions& k = find(op);
