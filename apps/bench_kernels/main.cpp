@@ -14,7 +14,7 @@
 // copy that moves the same bytes: its ratio is the copy's bandwidth over ours, both from this run.
 // "BN+act fwd+bwd vN" (and GN, LN): the norm with the model's ReLU + dropout after it, composed in
 // versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5, against the
-// same copy peer. The plain norm rows stop at version 3 (4 and 5 change only the *_act ops).
+// same copy peer. The plain norm rows skip version 4 (it changes only the *_act ops).
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -286,7 +286,7 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
   ref_f();
   ref_b();
   cuda::for_each_version("batchnorm", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
-    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat version 3's
+    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat the previous version's
     const std::string tag = " v" + std::to_string(v);
     ours_f();
     b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
@@ -324,7 +324,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
                            std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
   const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
   cuda::for_each_version(kernel, [&](int v) {  // every version (kernels/cuda/versions.h)
-    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat version 3's
+    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat the previous version's
     const std::string tag = " v" + std::to_string(v);
     f();
     bw();

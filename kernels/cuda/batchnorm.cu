@@ -34,13 +34,14 @@
 // compose the norm with the activation's own kernels (kernels/cuda/activation.cuh): one pass over
 // the tensor more each way, and y read back for the mask.
 //
-// Version 5, version 4 with its two element-wise passes (bn_apply_act, bn_bwd_dx_act) on quads:
+// Version 5, version 4 with its two element-wise passes on quads (bn_apply_v5, bn_bwd_dx_v5):
 // four values of one plane per thread, one float4 load or store per tensor, the channel found once
-// per quad with 32-bit divides instead of k / HW % C per value in 64 bits (kernels/cuda/vec4.cuh;
-// where HW % 4 != 0 or a pointer is not 16-byte aligned it runs version 4's). The same expressions
-// per value: version 4's bits.
-#include "kernels/batchnorm.h"
+// per quad with 32-bit divides instead of k / HW % C per value in 64 bits (kernels/cuda/vec4.cuh).
+// Each is a template: kAct, the *_act op's pass (version 4's bn_apply_act, bn_bwd_dx_act), else the
+// plain op's (version 3's bn_apply, bn_bwd_dx). Where HW % 4 != 0 or a pointer is not 16-byte
+// aligned it runs those older kernels. The same expressions per value: version 4's bits.
 #include "core/device.h"
+#include "kernels/batchnorm.h"
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
@@ -188,8 +189,8 @@ __global__ void bn_apply(float* y, const float* x, const float* coef, int C, int
 }
 
 // part[(r * C + c) * 2 + {0, 1}] = sum dy, sum dy * xhat of channel c over the range's samples.
-__global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, const float* rstd, const float* x, int N,
-                               int C, int HW, int per) {
+__global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
+                               int N, int C, int HW, int per) {
   const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
   const float mu = mean[c], rs = rstd[c];
   float sdy = 0.f, sdyx = 0.f;
@@ -319,43 +320,85 @@ __global__ void bn_bwd_dx_act(float* dx, const float* dy, const float* x, const 
   }
 }
 
-// ---- version 5: version 4's element-wise passes on quads (kernels/cuda/vec4.cuh) -------------
-// A quad's channel once: quad q lies in plane q / HW4 of the [N, C] planes.
-__global__ void bn_apply_act_v5(float* y, const float* x, const float* coef, unsigned C, unsigned HW4, unsigned n4,
-                                ActK act) {
-  const uint64_t seed = act_seed(act);
+// ---- version 5: the element-wise passes on quads (kernels/cuda/vec4.cuh) -----------------------
+// A quad's channel once: quad q lies in plane q / HW4 of the [N, C] planes. kAct: the *_act op's
+// pass (version 4's bn_apply_act, bn_bwd_dx_act); without it, the plain op's (version 3's bn_apply,
+// bn_bwd_dx: no activation, beta not read).
+template <bool kAct>
+__global__ void bn_apply_v5(float* y, const float* x, const float* coef, unsigned C, unsigned HW4, unsigned n4,
+                            ActK act) {
+  const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const unsigned c = q / HW4 % C;
     const float a = coef[c], b = coef[C + c];
     const Quad xv = load_quad(x, q);
     Quad out;
-    for (int j = 0; j < kVec; ++j) out.v[j] = act_apply(act, seed, int64_t(q) * kVec + j, a * xv.v[j] + b);
+    for (int j = 0; j < kVec; ++j) {
+      const float z = a * xv.v[j] + b;
+      out.v[j] = kAct ? act_apply(act, seed, int64_t(q) * kVec + j, z) : z;
+    }
     store_quad(y, q, out);
   }
 }
 
-__global__ void bn_bwd_dx_act_v5(float* dx, const float* dy, const float* x, const float* mean, const float* rstd,
-                                 const float* gamma, const float* beta, const float* coef, unsigned C, unsigned HW4,
-                                 unsigned n4, ActK act) {
-  const uint64_t seed = act_seed(act);
+template <bool kAct>
+__global__ void bn_bwd_dx_v5(float* dx, const float* dy, const float* x, const float* mean, const float* rstd,
+                             const float* gamma, const float* beta, const float* coef, unsigned C, unsigned HW4,
+                             unsigned n4, ActK act) {
+  const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const unsigned c = q / HW4 % C;
-    const Affine ab = bn_affine(gamma[c], beta[c], mean[c], rstd[c]);
+    const Affine ab = kAct ? bn_affine(gamma[c], beta[c], mean[c], rstd[c]) : Affine{0.f, 0.f};
     const float mu = mean[c], f = coef[c], fx = coef[C + c], f0 = coef[2 * C + c];
     const Quad xv = load_quad(x, q), d = load_quad(dy, q);
     Quad out;
     for (int j = 0; j < kVec; ++j) {
-      const float dz = act_grad(act, seed, int64_t(q) * kVec + j, ab.a * xv.v[j] + ab.b, d.v[j]);
+      const float dz = kAct ? act_grad(act, seed, int64_t(q) * kVec + j, ab.a * xv.v[j] + ab.b, d.v[j]) : d.v[j];
       out.v[j] = f * dz + fx * (xv.v[j] - mu) + f0;
     }
     store_quad(dx, q, out);
   }
 }
 
+// The element-wise passes of versions 2-5 (a plain op: act = nullptr): y = a x + b, then act(y).
+void bn_apply_pass(float* y, const float* x, const float* coef, int N, int C, int HW, const Activation<float>* act) {
+  const int64_t n = int64_t(N) * C * HW;
+  const ActK a = act ? act_k(*act) : ActK{};
+  if (kernel_version("batchnorm") >= 5 && vec4_ok(n, HW, y, x)) {
+    const unsigned C4 = unsigned(C), HW4 = unsigned(HW / kVec), n4 = unsigned(n / kVec);
+    if (act)
+      NL_LAUNCH(bn_apply_v5<true>, blocks_for(n4), kThreads, 0, y, x, coef, C4, HW4, n4, a);
+    else
+      NL_LAUNCH(bn_apply_v5<false>, blocks_for(n4), kThreads, 0, y, x, coef, C4, HW4, n4, a);
+  } else if (act) {
+    NL_LAUNCH(bn_apply_act, blocks_for(n), kThreads, 0, y, x, coef, C, HW, n, a);
+  } else {
+    NL_LAUNCH(bn_apply, blocks_for(n), kThreads, 0, y, x, coef, C, HW, n);
+  }
+}
+void bn_bwd_dx_pass(float* dx, const float* dy, const float* x, const float* mean, const float* rstd,
+                    const float* gamma, const float* beta, const float* coef, int N, int C, int HW,
+                    const Activation<float>* act) {
+  const int64_t n = int64_t(N) * C * HW;
+  const ActK a = act ? act_k(*act) : ActK{};
+  if (kernel_version("batchnorm") >= 5 && vec4_ok(n, HW, dx, dy, x)) {
+    const unsigned C4 = unsigned(C), HW4 = unsigned(HW / kVec), n4 = unsigned(n / kVec);
+    if (act)
+      NL_LAUNCH(bn_bwd_dx_v5<true>, blocks_for(n4), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C4, HW4, n4,
+                a);
+    else
+      NL_LAUNCH(bn_bwd_dx_v5<false>, blocks_for(n4), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C4, HW4, n4,
+                a);
+  } else if (act) {
+    NL_LAUNCH(bn_bwd_dx_act, blocks_for(n), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C, HW, n, a);
+  } else {
+    NL_LAUNCH(bn_bwd_dx, blocks_for(n), kThreads, 0, dx, dy, x, mean, coef, C, HW, n);
+  }
+}
+
 bool use_v2() { return kernel_version("batchnorm") >= 2; }
 bool use_v3() { return kernel_version("batchnorm") >= 3; }
 bool use_v4() { return kernel_version("batchnorm") >= 4; }
-bool use_v5() { return kernel_version("batchnorm") >= 5; }
 }  // namespace
 
 template <>
@@ -373,17 +416,19 @@ void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* r
     else
       NL_LAUNCH(bn_stats_finish, blocks_for(C), kThreads, 0, mean, rstd, running_mean, running_var, coef, part, gamma,
                 beta, N, C, HW, rg, eps, momentum);
-    NL_LAUNCH(bn_apply, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, coef, C, HW, int64_t(N) * C * HW);
+    bn_apply_pass(y, x, coef, N, C, HW, nullptr);
     cuda_release(part);  // stream order: a later kernel that reuses it runs after these
     return;
   }
-  NL_LAUNCH(bn_train, C, kReduceThreads, 0, y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
+  NL_LAUNCH(bn_train, C, kReduceThreads, 0, y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps,
+            momentum);
 }
 template <>
 void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, int N, int C, int HW,
                                    float eps) {
-  NL_LAUNCH(bn_eval, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, gamma, beta, running_mean, running_var, N, C, HW, eps);
+  NL_LAUNCH(bn_eval, blocks_for(int64_t(N) * C * HW), kThreads, 0, y, x, gamma, beta, running_mean, running_var, N, C,
+            HW, eps);
 }
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
@@ -397,7 +442,7 @@ void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const flo
       NL_LAUNCH(bn_bwd_finish_warp, C, kWarp, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
     else
       NL_LAUNCH(bn_bwd_finish, blocks_for(C), kThreads, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
-    NL_LAUNCH(bn_bwd_dx, blocks_for(int64_t(N) * C * HW), kThreads, 0, dx, dy, x, mean, coef, C, HW, int64_t(N) * C * HW);
+    bn_bwd_dx_pass(dx, dy, x, mean, rstd, gamma, nullptr, coef, N, C, HW, nullptr);
     cuda_release(part);
     return;
   }
@@ -418,12 +463,7 @@ void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, floa
   NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
   NL_LAUNCH(bn_stats_finish_warp, C, kWarp, 0, mean, rstd, running_mean, running_var, coef, part, gamma, beta, N, C, HW,
             rg, eps, momentum);
-  const int64_t n = int64_t(N) * C * HW;
-  if (use_v5() && vec4_ok(n, HW, y, x))
-    NL_LAUNCH(bn_apply_act_v5, blocks_for(n / kVec), kThreads, 0, y, x, coef, unsigned(C), unsigned(HW / kVec),
-              unsigned(n / kVec), act_k(act));
-  else
-    NL_LAUNCH(bn_apply_act, blocks_for(n), kThreads, 0, y, x, coef, C, HW, n, act_k(act));
+  bn_apply_pass(y, x, coef, N, C, HW, &act);
   cuda_release(part);
 }
 template <>
@@ -443,12 +483,7 @@ void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
   NL_LAUNCH(bn_bwd_partial_act, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C,
             HW, int(rg.per), a);
   NL_LAUNCH(bn_bwd_finish_warp, C, kWarp, 0, dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
-  const int64_t n = int64_t(N) * C * HW;
-  if (use_v5() && vec4_ok(n, HW, dx, dy, x))
-    NL_LAUNCH(bn_bwd_dx_act_v5, blocks_for(n / kVec), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef,
-              unsigned(C), unsigned(HW / kVec), unsigned(n / kVec), a);
-  else
-    NL_LAUNCH(bn_bwd_dx_act, blocks_for(n), kThreads, 0, dx, dy, x, mean, rstd, gamma, beta, coef, C, HW, n, a);
+  bn_bwd_dx_pass(dx, dy, x, mean, rstd, gamma, beta, coef, N, C, HW, &act);
   cuda_release(part);
 }
 

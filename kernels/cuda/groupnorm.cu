@@ -6,9 +6,9 @@
 // 2's forward; the backward's segment sums and dgamma/dbeta from one warp-per-(sample, channel)
 // pass (kernels/cuda/norm_planes_v3.cuh). Version 4: version 3 with the activation after the norm
 // fused in (groupnorm_act_*; kernels/cuda/norm_act_v4.cuh); versions 1-3 compose the norm with the
-// activation's own kernels (kernels/cuda/activation.cuh). Version 5: version 4 with its
-// element-wise passes on quads of four values (float4; kernels/cuda/vec4.cuh). No atomics:
-// deterministic.
+// activation's own kernels (kernels/cuda/activation.cuh). Version 5: the element-wise passes of
+// the plain ops (version 3's) and of the *_act ops (version 4's) on quads of four values (float4;
+// kernels/cuda/vec4.cuh). No atomics: deterministic.
 // Math: kernels/groupnorm.h.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
@@ -23,8 +23,8 @@
 namespace normlab::cuda {
 namespace {
 // Block ng = (sample n, group g) owns the contiguous run of its Cg channels; channel c0 + i / HW.
-__global__ void gn_fwd(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
-                       int C, int HW, int G, float eps) {
+__global__ void gn_fwd(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta, int C,
+                       int HW, int G, float eps) {
   const int ng = blockIdx.x, Cg = C / G, c0 = (ng % G) * Cg;
   const int64_t M = int64_t(Cg) * HW, off = int64_t(ng) * M;
   segment_forward(y + off, mean + ng, rstd + ng, x + off, gamma, beta, M, eps,
@@ -42,18 +42,21 @@ __global__ void gn_bwd_dx(float* dx, const float* dy, const float* mean, const f
 }  // namespace
 
 template <>
-void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
-                              const float* beta, int N, int C, int HW, int G, float eps) {
-  if (kernel_version("groupnorm") >= 2) {
-    const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-    return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
-  }
+void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                              int N, int C, int HW, int G, float eps) {
+  const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
+  if (kernel_version("groupnorm") >= 5)
+    return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
+  if (kernel_version("groupnorm") >= 2) return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
   NL_LAUNCH(gn_fwd, N * G, kReduceThreads, 0, y, mean, rstd, x, gamma, beta, C, HW, G, eps);
 }
 template <>
 void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
-  if (kernel_version("groupnorm") >= 3) return planes_backward_v3(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW, G);
+  if (kernel_version("groupnorm") >= 5)  // beta is read only with an activation
+    return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr, true);
+  if (kernel_version("groupnorm") >= 3)
+    return planes_backward_v3(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW, G);
   if (kernel_version("groupnorm") >= 2)
     segments_backward_dx_v2(dx, dy, mean, rstd, x, gamma,
                             make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false));
@@ -66,9 +69,9 @@ template <>
 void groupnorm_act_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                                   const float* beta, int N, int C, int HW, int G, float eps, Activation<float> act) {
   if (kernel_version("groupnorm") >= 4)
-    return segments_act_forward_v4(y, mean, rstd, x, gamma, beta,
-                                   make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false), eps, act,
-                                   kernel_version("groupnorm") >= 5);
+    return segments_forward_v45(y, mean, rstd, x, gamma, beta,
+                                make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false), eps, &act,
+                                kernel_version("groupnorm") >= 5);
   groupnorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, G, eps);
   activation_forward_inplace(y, int64_t(N) * C * HW, act);
 }
@@ -77,8 +80,8 @@ void groupnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, int G, Activation<float> act) {
   if (kernel_version("groupnorm") >= 4)
-    return planes_act_backward_v4(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, act,
-                                  kernel_version("groupnorm") >= 5);
+    return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act,
+                               kernel_version("groupnorm") >= 5);
   float* scratch;
   const float* dz = activation_backward(scratch, dy, y, int64_t(N) * C * HW, act);
   groupnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW, G);

@@ -8,8 +8,9 @@
 // with G = 1, kernels/cuda/norm_planes_v3.cuh); the per-element affine keeps version 2's backward.
 // Version 4: version 3 with the activation after the norm fused in (layernorm_act_*;
 // kernels/cuda/norm_act_v4.cuh; the per-element affine's backward composes); versions 1-3 compose
-// the norm with the activation's own kernels (kernels/cuda/activation.cuh). Version 5: version 4
-// with its element-wise passes on quads of four values (float4; kernels/cuda/vec4.cuh).
+// the norm with the activation's own kernels (kernels/cuda/activation.cuh). Version 5: the
+// element-wise passes of the plain ops (version 3's) and of the *_act ops (version 4's) on quads of
+// four values (float4; kernels/cuda/vec4.cuh); the per-element affine's backward keeps version 2's.
 // No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/activation.cuh"
@@ -61,18 +62,21 @@ __global__ void ln_bwd_element(float* dgamma, float* dbeta, const float* dy, con
 }  // namespace
 
 template <>
-void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
-                              const float* beta, int N, int C, int HW, bool per_element, float eps) {
-  if (kernel_version("layernorm") >= 2)  // a sample is the segment; G = 1 group of C channels
-    return segments_forward_v2(y, mean, rstd, x, gamma, beta, make_segments(N, int64_t(C) * HW, HW, 1, C, per_element),
-                               eps);
+void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                              int N, int C, int HW, bool per_element, float eps) {
+  const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C channels
+  if (kernel_version("layernorm") >= 5)
+    return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
+  if (kernel_version("layernorm") >= 2) return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
   NL_LAUNCH(ln_fwd, N, kReduceThreads, 0, y, mean, rstd, x, gamma, beta, int64_t(C) * HW, HW, per_element, eps);
 }
 template <>
 void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
-  if (kernel_version("layernorm") >= 3 && !per_element)  // G = 1: a sample is the one group
+  if (kernel_version("layernorm") >= 5 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+    return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr, true);
+  if (kernel_version("layernorm") >= 3 && !per_element)
     return planes_backward_v3(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW, 1);
   const int64_t M = int64_t(C) * HW;
   if (kernel_version("layernorm") >= 2)
@@ -90,9 +94,8 @@ void layernorm_act_forward<float>(float* y, float* mean, float* rstd, const floa
                                   const float* beta, int N, int C, int HW, bool per_element, float eps,
                                   Activation<float> act) {
   if (kernel_version("layernorm") >= 4)  // a sample is the segment; G = 1 group of C channels
-    return segments_act_forward_v4(y, mean, rstd, x, gamma, beta,
-                                   make_segments(N, int64_t(C) * HW, HW, 1, C, per_element), eps, act,
-                                   kernel_version("layernorm") >= 5);
+    return segments_forward_v45(y, mean, rstd, x, gamma, beta, make_segments(N, int64_t(C) * HW, HW, 1, C, per_element),
+                                eps, &act, kernel_version("layernorm") >= 5);
   layernorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, per_element, eps);
   activation_forward_inplace(y, int64_t(N) * C * HW, act);
 }
@@ -101,8 +104,8 @@ void layernorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, bool per_element, Activation<float> act) {
   if (kernel_version("layernorm") >= 4 && !per_element)
-    return planes_act_backward_v4(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, act,
-                                  kernel_version("layernorm") >= 5);
+    return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act,
+                               kernel_version("layernorm") >= 5);
   float* scratch;
   const float* dz = activation_backward(scratch, dy, y, int64_t(N) * C * HW, act);
   layernorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW, per_element);

@@ -13,8 +13,9 @@
 // LN's per-element affine fuses the forward only; its backward composes (version 2's kernels).
 // Version 5 (quads = true below): version 4 with its two element-wise passes on quads, four values
 // of one plane per thread, one float4 load or store per tensor, one 32-bit divide per quad
-// (kernels/cuda/vec4.cuh): seg_apply_act_v5, seg_bwd_dx_act_v5 — the same expressions per value,
-// so version 4's bits.
+// (kernels/cuda/vec4.cuh): seg_apply_v5, seg_bwd_dx_v5 — the same expressions per value, so
+// version 4's bits; and for the plain ops (kAct = false) version 3's passes on quads, so version
+// 3's bits. LN's per-element backward keeps version 2's kernels.
 // No atomics: deterministic.
 #pragma once
 #include "core/device.h"
@@ -27,7 +28,9 @@
 namespace normlab::cuda {
 namespace {
 // z, the normalized value before the activation: seg_apply's expression, written once.
-__device__ inline float seg_z(float gamma, float beta, float x, float mu, float rs) { return gamma * (x - mu) * rs + beta; }
+__device__ inline float seg_z(float gamma, float beta, float x, float mu, float rs) {
+  return gamma * (x - mu) * rs + beta;
+}
 
 __global__ void seg_apply_act(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
                               const float* beta, Segments s, ActK act) {
@@ -92,10 +95,11 @@ __device__ inline unsigned quad_param(const Segments& s, const QuadAt& a, int j)
   return s.per_element ? a.p + unsigned(j) : a.p;
 }
 
-// seg_apply_act on quads.
-__global__ void seg_apply_act_v5(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
-                                 const float* beta, Segments s, unsigned M4, unsigned n4, ActK act) {
-  const uint64_t seed = act_seed(act);
+// seg_apply_act (kAct) or seg_apply (the plain op: no activation, beta read only for z) on quads.
+template <bool kAct>
+__global__ void seg_apply_v5(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
+                             const float* beta, Segments s, unsigned M4, unsigned n4, ActK act) {
+  const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const QuadAt at = quad_at(s, q, M4);
     const float mu = mean[at.seg], rs = rstd[at.seg];
@@ -103,17 +107,19 @@ __global__ void seg_apply_act_v5(float* y, const float* x, const float* mean, co
     Quad out;
     for (int j = 0; j < kVec; ++j) {
       const unsigned p = quad_param(s, at, j);
-      out.v[j] = act_apply(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs));
+      const float z = seg_z(gamma[p], beta[p], xv.v[j], mu, rs);
+      out.v[j] = kAct ? act_apply(act, seed, int64_t(q) * kVec + j, z) : z;
     }
     store_quad(y, q, out);
   }
 }
 
-// seg_bwd_dx_act on quads.
-__global__ void seg_bwd_dx_act_v5(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
-                                  const float* gamma, const float* beta, const float* means, Segments s, unsigned M4,
-                                  unsigned n4, ActK act) {
-  const uint64_t seed = act_seed(act);
+// seg_bwd_dx_act (kAct) or seg_bwd_dx (the plain op: beta not read) on quads.
+template <bool kAct>
+__global__ void seg_bwd_dx_v5(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
+                              const float* gamma, const float* beta, const float* means, Segments s, unsigned M4,
+                              unsigned n4, ActK act) {
+  const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const QuadAt at = quad_at(s, q, M4);
     const float mu = mean[at.seg], rs = rstd[at.seg], m_g = means[at.seg * 2], m_gx = means[at.seg * 2 + 1];
@@ -121,48 +127,70 @@ __global__ void seg_bwd_dx_act_v5(float* dx, const float* dy, const float* mean,
     Quad out;
     for (int j = 0; j < kVec; ++j) {
       const unsigned p = quad_param(s, at, j);
-      const float g = act_grad(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs), d.v[j]) *
-                      gamma[p];
+      const float dz =
+          kAct ? act_grad(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs), d.v[j]) : d.v[j];
+      const float g = dz * gamma[p];
       out.v[j] = rs * (g - m_g - (xv.v[j] - mu) * rs * m_gx);
     }
     store_quad(dx, q, out);
   }
 }
 
-// Host side: y, mean, rstd ASSIGNED. quads: version 5's element-wise pass where it applies.
-void segments_act_forward_v4(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
-                             const Segments& s, float eps, const Activation<float>& act, bool quads) {
+// Host side of versions 4 and 5: act, the *_act op's activation, or nullptr for the plain op
+// (version 5 only: version 4's plain ops are version 3's); quads: version 5's element-wise passes
+// where they apply (kernels/cuda/vec4.cuh).
+// The forward: y, mean, rstd ASSIGNED.
+void segments_forward_v45(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
+                          const Segments& s, float eps, const Activation<float>* act, bool quads) {
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * std::size_t(s.nseg) * s.R));
   NL_LAUNCH(seg_stats_partial, dim3(s.nseg, s.R), kThreads, 0, part, x, s);
   NL_LAUNCH(seg_stats_finish, blocks_for(s.nseg), kThreads, 0, mean, rstd, part, s, eps);
   const int64_t n = int64_t(s.nseg) * s.M;
-  if (quads && vec4_ok(n, s.HW, y, x))
-    NL_LAUNCH(seg_apply_act_v5, blocks_for(n / kVec), kThreads, 0, y, x, mean, rstd, gamma, beta, s,
-              unsigned(s.M / kVec), unsigned(n / kVec), act_k(act));
-  else
-    NL_LAUNCH(seg_apply_act, blocks_for(n), kThreads, 0, y, x, mean, rstd, gamma, beta, s, act_k(act));
+  const ActK a = act ? act_k(*act) : ActK{};
+  if (quads && vec4_ok(n, s.HW, y, x)) {
+    const unsigned M4 = unsigned(s.M / kVec), n4 = unsigned(n / kVec);
+    if (act)
+      NL_LAUNCH(seg_apply_v5<true>, blocks_for(n4), kThreads, 0, y, x, mean, rstd, gamma, beta, s, M4, n4, a);
+    else
+      NL_LAUNCH(seg_apply_v5<false>, blocks_for(n4), kThreads, 0, y, x, mean, rstd, gamma, beta, s, M4, n4, a);
+  } else if (act) {
+    NL_LAUNCH(seg_apply_act, blocks_for(n), kThreads, 0, y, x, mean, rstd, gamma, beta, s, a);
+  } else {
+    NL_LAUNCH(seg_apply, blocks_for(n), kThreads, 0, y, x, mean, rstd, gamma, beta, s);
+  }
   cuda_release(part);  // stream order: a later kernel that reuses it runs after these
 }
 
-// Host side, per-channel affine: dx ASSIGNED, dgamma and dbeta ACCUMULATED, for statistics [N, G]
-// of groups of C/G channels (layer norm: G = 1). quads: version 5's dx pass where it applies.
-void planes_act_backward_v4(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
-                            const float* rstd, const float* x, const float* gamma, const float* beta, int N, int C,
-                            int HW, int G, const Activation<float>& act, bool quads) {
+// The backward, per-channel affine: dx ASSIGNED, dgamma and dbeta ACCUMULATED, for statistics
+// [N, G] of groups of C/G channels (layer norm: G = 1). beta is read only with act.
+void planes_backward_v45(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                         const float* x, const float* gamma, const float* beta, int N, int C, int HW, int G,
+                         const Activation<float>* act, bool quads) {
   const int64_t planes = int64_t(N) * C;
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * (std::size_t(planes) + std::size_t(N) * G)));
   float* means = part + 2 * planes;
-  const ActK a = act_k(act);
-  NL_LAUNCH(plane_sums_act, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C, HW, G,
-            a);
+  const ActK a = act ? act_k(*act) : ActK{};
+  if (act)
+    NL_LAUNCH(plane_sums_act, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C, HW,
+              G, a);
+  else
+    NL_LAUNCH(plane_sums, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, G);
   NL_LAUNCH(plane_finish, blocks_for(int64_t(N) * G + C), kThreads, 0, means, dgamma, dbeta, part, gamma, N, C, HW, G);
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
   const int64_t n = int64_t(s.nseg) * s.M;
-  if (quads && vec4_ok(n, HW, dx, dy, x))
-    NL_LAUNCH(seg_bwd_dx_act_v5, blocks_for(n / kVec), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means, s,
-              unsigned(s.M / kVec), unsigned(n / kVec), a);
-  else
+  if (quads && vec4_ok(n, HW, dx, dy, x)) {
+    const unsigned M4 = unsigned(s.M / kVec), n4 = unsigned(n / kVec);
+    if (act)
+      NL_LAUNCH(seg_bwd_dx_v5<true>, blocks_for(n4), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means, s, M4, n4,
+                a);
+    else
+      NL_LAUNCH(seg_bwd_dx_v5<false>, blocks_for(n4), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means, s, M4, n4,
+                a);
+  } else if (act) {
     NL_LAUNCH(seg_bwd_dx_act, blocks_for(n), kThreads, 0, dx, dy, mean, rstd, x, gamma, beta, means, s, a);
+  } else {
+    NL_LAUNCH(seg_bwd_dx, blocks_for(n), kThreads, 0, dx, dy, mean, rstd, x, gamma, means, s);
+  }
   cuda_release(part);
 }
 }  // namespace

@@ -5,14 +5,14 @@
 // thread over a 64-bit flat index k, and find each value's channel as k / HW % C (and its segment
 // as k / M): integer divides per value, on kernels that should only stream memory. Version 5
 // gives each thread a quad — values 4q .. 4q+3 — read and written as one float4. When HW % 4 == 0
-// (every layer of the model: 28², 26², 24², 12², 10², 8², 6²) a quad lies in one (sample, channel)
+// (every norm of the model: 26², 24², 10², 8², 6²) a quad lies in one (sample, channel)
 // plane, so it has one channel, one segment and one set of statistics, found once with 32-bit
-// divides; the per-value arithmetic is version 4's expressions, unchanged, so version 5 gives
-// version 4's bits (on the emulator: tests/test_cuda.cpp). vec4_ok says when it applies: HW % 4 == 0,
-// fewer than 2^31 values, every pointer 16-byte aligned (a misaligned float4 access faults on a
-// GPU, and on the emulator). Otherwise version 5 runs version 4's kernels.
-// The partial-sum passes keep version 4's loops: they have no divides, and their order of addition
-// is what fixes the bits.
+// divides; the per-value arithmetic is version 4's expressions (version 3's for the plain ops),
+// unchanged, so version 5 gives version 4's bits (on the emulator: tests/test_cuda.cpp). vec4_ok
+// says when it applies: HW % 4 == 0, fewer than 2^31 values, every pointer 16-byte aligned (a
+// misaligned float4 access faults on a GPU, and on the emulator). Otherwise version 5 runs the
+// older kernels. The partial-sum passes keep version 4's (and 3's) loops: they have no divides,
+// and their order of addition is what fixes the bits.
 #pragma once
 #include <cstdint>
 

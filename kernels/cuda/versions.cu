@@ -60,7 +60,7 @@ int kernel_version_count(const std::string& op) { return find(op).count; }
 
 bool conv2d_has_own_forward(int v) { return v <= 2; }
 
-bool norm_has_own_plain(int v) { return v <= 3; }
+bool norm_has_own_plain(int v) { return v != 4; }
 
 void set_kernel_version(const std::string& op, int v) {
   KernelVersions& k = find(op);

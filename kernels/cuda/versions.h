@@ -28,7 +28,7 @@
 //            5: version 4 with its element-wise passes on quads: four values of one plane per
 //               thread, float4 loads and stores, the channel found once per quad in 32 bits
 //               (kernels/cuda/vec4.cuh); version 4's kernels where HW % 4 != 0 or a pointer is not
-//               16-byte aligned. Version 4's bits; the plain ops are version 3's
+//               16-byte aligned. Version 4's bits; the plain ops are version 3's on quads (its bits)
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
@@ -41,7 +41,8 @@
 //               layernorm_act_*; norm_act_v4.cuh); the plain ops are version 3's. Versions 1-3 run
 //               the *_act ops as the norm, then the activation's own kernels (activation.cuh).
 //            5: version 4 with its element-wise passes on quads, as batch norm's version 5
-//               (norm_act_v4.cuh: seg_apply_act_v5, seg_bwd_dx_act_v5).
+//               (norm_act_v4.cuh: seg_apply_v5, seg_bwd_dx_v5), the plain ops too (LN's
+//               per-element backward excepted: version 2's).
 #pragma once
 #include <string>
 #include <vector>
@@ -65,7 +66,7 @@ void set_kernel_version(const std::string& op, int v);
 // only the passes a version changes.
 bool conv2d_has_own_forward(int v);
 // Whether version v of batchnorm, groupnorm or layernorm has its own kernels for the plain ops
-// (false: versions 4 and 5 change only the *_act ops; their plain ops are version 3's).
+// (false for version 4, which changes only the *_act ops: its plain ops are version 3's).
 bool norm_has_own_plain(int v);
 
 // Runs fn(v) with each version v = 1..count of op selected in turn, then selects again the version
