@@ -84,7 +84,9 @@ TrainConfig load_command(const std::string& dir) {
     c.rotate_deg = j.at("rotate_deg");
     c.epochs = j.at("epochs");
     c.batch = j.at("batch");
-    c.eval_batch = j.value("eval_batch", 1000);  // command.json files from before --eval-batch
+    // command.json files from before --eval-batch: every evaluation then ran in batches of 1000 (the
+    // size those runs used, kept here even if TrainConfig's default changes)
+    c.eval_batch = j.value("eval_batch", 1000);
     c.seed = j.at("seed");
     c.seeds = j.at("seeds");
     c.data = j.at("data");

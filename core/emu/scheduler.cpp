@@ -198,7 +198,8 @@ void fail(unsigned i, const std::string& what) {
 
 }  // namespace
 
-// (The thread goes on: the access it reports works on this CPU; the launch fails at its end.)
+// (The thread goes on, and the caller makes the access in a form this CPU allows — load_quad reads
+// value by value — so only the report remains; the launch fails at the block's end.)
 void device_fault(const std::string& what, std::source_location where) {
   fail(W.cur, what + " at " + site_str(where));
 }
