@@ -34,6 +34,10 @@ namespace normlab {
 bool cuda_available(std::string* why = nullptr);
 // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"; throws where cuda_available() is false.
 std::string cuda_device_name();
+// The device's SM count and L2 size in bytes, read once per process (the emulator reports 1 SM and no
+// L2). Kernels size persistent grids and cache-sized schedules by them, never their results.
+int cuda_sm_count();
+std::size_t cuda_l2_bytes();
 
 void* cuda_alloc(std::size_t bytes);  // from the cache, else cudaMalloc; never returns null
 void cuda_release(void* p);           // back to the cache (not cudaFree)

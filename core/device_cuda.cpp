@@ -169,6 +169,23 @@ std::string cuda_device_name() {
   return b;
 }
 
+namespace {
+int device_attribute(cudaDeviceAttr a) {
+  int dev = 0, v = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&v, a, dev));
+  return v;
+}
+}  // namespace
+int cuda_sm_count() {
+  static const int n = device_attribute(cudaDevAttrMultiProcessorCount);
+  return n;
+}
+std::size_t cuda_l2_bytes() {
+  static const std::size_t n = static_cast<std::size_t>(device_attribute(cudaDevAttrL2CacheSize));
+  return n;
+}
+
 void* cuda_alloc(std::size_t bytes) { return allocator().alloc(bytes); }
 void cuda_release(void* p) { allocator().release(p); }
 

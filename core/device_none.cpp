@@ -15,6 +15,8 @@ bool cuda_available(std::string* why) {
   return false;
 }
 std::string cuda_device_name() { no_cuda(); }
+int cuda_sm_count() { no_cuda(); }
+std::size_t cuda_l2_bytes() { no_cuda(); }
 void* cuda_alloc(std::size_t) { no_cuda(); }
 void cuda_release(void*) {}
 void cuda_copy(void*, const void*, std::size_t, bool, bool) { no_cuda(); }

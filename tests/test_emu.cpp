@@ -7,11 +7,13 @@
 // capture (CUDA Graphs): captured work does not run, a graph replays it in order with the captured
 // arguments, and what breaks a capture on a GPU breaks it here.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/pipeline.cuh"
 
 using namespace normlab;
 using normlab::cuda::launch;
@@ -69,6 +71,28 @@ __global__ void dynamic_touch(float* out) {
   s[threadIdx.x] = 2.f;
   __syncthreads();
   out[threadIdx.x] = s[threadIdx.x];
+}
+
+// Version 6's pipeline (kernels/cuda/pipeline.cuh) on a toy reduction: reduce(u, p) writes
+// part[u][p] = 100 u + p, the finisher of unit u writes total[u] = its parts' sum, apply(u, p)
+// writes out[u][p] = total[u] + p. `flip` runs each item as the other kind: a pass before its reduction.
+__global__ void pipe_toy(float* out, float* part, float* total, cuda::PipeSync sync, cuda::PipeOrder order, bool flip) {
+  for (int64_t t = cuda::pipe_take(sync); t < order.tickets(); t = cuda::pipe_take(sync)) {
+    const cuda::PipeOrder::Item it = order.item(t);
+    const int u = it.unit, p = it.part, P = order.parts;
+    if (it.apply == flip) {
+      if (threadIdx.x == 0) part[u * P + p] = float(100 * u + p);
+      if (cuda::pipe_arrive(sync, u, P) && threadIdx.x == 0) {
+        float s = 0.f;
+        for (int q = 0; q < P; ++q) s += __ldcg(part + u * P + q);
+        total[u] = s;
+        cuda::pipe_publish(sync, u);
+      }
+      continue;
+    }
+    cuda::pipe_wait(sync, u);
+    if (threadIdx.x == 0) out[u * P + p] = __ldcg(total + u) + float(p);
+  }
 }
 
 template <typename T>
@@ -251,4 +275,60 @@ TEST_CASE("emulator: what a GPU refuses during a capture invalidates it", "[cuda
   CUDA_CHECK(cudaGraphDestroy(g));
   cudaFree(p);
   cudaFree(y);
+}
+
+TEST_CASE("version 6's pipeline: each item once, a pass after its unit's reductions, lead units ahead", "[cuda-emu]") {
+  for (int units : {1, 2, 5, 7})
+    for (int parts : {1, 3})
+      for (int lead : {1, 2, units}) {
+        if (lead > units) continue;
+        const cuda::PipeOrder o{units, parts, lead};
+        INFO("units " << units << ", parts " << parts << ", lead " << lead);
+        REQUIRE(o.tickets() == 2 * units * parts);
+        std::vector<int> seen(std::size_t(2 * units * parts), 0), reduced(std::size_t(units), 0);
+        int started = 0;  // units whose reductions have begun
+        for (int64_t t = 0; t < o.tickets(); ++t) {
+          const auto it = o.item(t);
+          REQUIRE((it.unit >= 0 && it.unit < units && it.part >= 0 && it.part < parts));
+          ++seen[std::size_t((it.apply ? units : 0) * parts + it.unit * parts + it.part)];
+          if (!it.apply) {
+            ++reduced[std::size_t(it.unit)];
+            if (it.unit + 1 > started) started = it.unit + 1;
+          } else {
+            CHECK(reduced[std::size_t(it.unit)] == parts);  // all of its unit's reductions came first
+            CHECK(started == std::min(units, it.unit + lead + 1));  // and lead units more, no further
+          }
+        }
+        for (int k : seen) CHECK(k == 1);
+      }
+  // On the emulator blocks run one at a time, so one block takes every ticket in order and no wait
+  // is needed; the toy gives its sums from any grid and in both orders.
+  const int units = 4, parts = 3;
+  float *out = dev<float>(units * parts), *part = dev<float>(units * parts), *total = dev<float>(units);
+  int* sync = dev<int>(cuda::PipeSync::ints(units));
+  for (auto o : {emu::Order::forward, emu::Order::reverse})
+    for (int grid : {1, 5}) {
+      emu::set_order(o);
+      CUDA_CHECK(cudaMemset(sync, 0, sizeof(int) * cuda::PipeSync::ints(units)));
+      NL_LAUNCH(pipe_toy, grid, 64, 0, out, part, total, cuda::PipeSync{sync, units}, cuda::PipeOrder{units, parts, 1},
+                false);
+      const auto h = host(out, units * parts);
+      for (int u = 0; u < units; ++u)
+        for (int p = 0; p < parts; ++p) CHECK(h[std::size_t(u * parts + p)] == float(300 * u + 3) + float(p));
+    }
+  emu::set_order(emu::Order::forward);
+  // A pass scheduled before its unit's reductions would wait forever on a GPU (then trap); here the
+  // launch fails with the reason.
+  CUDA_CHECK(cudaMemset(sync, 0, sizeof(int) * cuda::PipeSync::ints(units)));
+  const std::string a = failure([&] {
+    NL_LAUNCH(pipe_toy, 1, 64, 0, out, part, total, cuda::PipeSync{sync, units}, cuda::PipeOrder{units, parts, 1},
+              true);
+  });
+  INFO(a);
+  CHECK(a.find("version 6 pipeline: a pass waits for a unit no earlier item finished") != std::string::npos);
+  CHECK(a.find("kernel pipe_toy") != std::string::npos);
+  cudaFree(out);
+  cudaFree(part);
+  cudaFree(total);
+  cudaFree(sync);
 }

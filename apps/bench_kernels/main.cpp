@@ -13,7 +13,8 @@
 // with the reference timed beside it. Each norm's "fwd+bwd" row is timed against a device-to-device
 // copy that moves the same bytes: its ratio is the copy's bandwidth over ours, both from this run.
 // "BN+act fwd+bwd vN" (and GN, LN): the norm with the model's ReLU + dropout after it, composed in
-// versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5, against the
+// versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5 (and BN's
+// version 6: each direction one kernel whose element-wise pass re-reads x from L2), against the
 // same copy peer. The plain norm rows skip version 4 (it changes only the *_act ops).
 #include <cuda_runtime_api.h>
 
@@ -337,7 +338,8 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
 
 // A norm with the model's ReLU + dropout (p = 0.05) after it (batchnorm_act_* ..., kernels/activation.h),
 // forward then backward, every version: versions 1-3 run the norm, then the activation's own kernels;
-// versions 4 and 5 fuse them (5 on float4 quads, kernels/cuda/vec4.cuh). Validated against the CPU
+// versions 4-6 fuse them (5 on float4 quads, kernels/cuda/vec4.cuh; BN's 6 in one kernel each way,
+// kernels/cuda/batchnorm_v6.cu). Validated against the CPU
 // kernels; timed against the copy peer of the same bytes as the plain norm rows, so "BN fwd+bwd v3"
 // and "BN+act fwd+bwd v3" differ by the activation.
 void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& kernel) {

@@ -148,6 +148,9 @@ inline float __fdividef(float a, float b) { return a / b; }
 inline float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
 inline int __float_as_int(float f) { int v; std::memcpy(&v, &f, 4); return v; }
 template <typename T> T __ldg(const T* p) { return *p; }
+template <typename T> T __ldcg(const T* p) { return *p; }  // a load that skips L1 on a GPU
+// Blocks and launches run one at a time here, so a fence has nothing to order; a full fence all the same.
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(int v) { return __builtin_ffs(v); }
 inline int min(int a, int b) { return a < b ? a : b; }
@@ -275,6 +278,12 @@ cudaError_t cudaFuncSetAttributeRaw(const void* fn, cudaFuncAttribute attr, int 
 template <typename... P>
 cudaError_t cudaFuncSetAttribute(void (*fn)(P...), cudaFuncAttribute attr, int value) {
   return cudaFuncSetAttributeRaw(reinterpret_cast<const void*>(fn), attr, value);
+}
+// As many blocks as an H100 SM holds by threads alone (2048 per SM); the emulator counts no registers.
+template <typename... P>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, void (*)(P...), int block_size, std::size_t) {
+  *blocks = block_size > 0 && block_size <= 1024 ? 2048 / block_size : 0;
+  return block_size > 0 && block_size <= 1024 ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 namespace normlab::emu {

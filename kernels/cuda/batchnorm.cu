@@ -30,7 +30,7 @@
 // Version 4, version 3 with the activation that follows the norm in the model fused in
 // (batchnorm_act_*, kernels/activation.h; the plain ops run version 3): bn_apply_act writes
 // act(a x + b); bn_bwd_partial_act and bn_bwd_dx_act take dz = dy * act'(z), z = a x + b
-// recomputed from mean, rstd, gamma and beta by bn_affine, as the forward computed it. Versions 1-3
+// recomputed from mean, rstd, gamma and beta by bn::affine, as the forward computed it. Versions 1-3
 // compose the norm with the activation's own kernels (kernels/cuda/activation.cuh): one pass over
 // the tensor more each way, and y read back for the mask.
 //
@@ -40,9 +40,13 @@
 // Each is a template: kAct, the *_act op's pass (version 4's bn_apply_act, bn_bwd_dx_act), else the
 // plain op's (version 3's bn_apply, bn_bwd_dx). Where HW % 4 != 0 or a pointer is not 16-byte
 // aligned it runs those older kernels. The same expressions per value: version 4's bits.
+//
+// Version 6, each direction in one kernel whose element-wise pass re-reads x (and dy) from L2:
+// kernels/cuda/batchnorm_v6.cu. The pieces versions 2-6 share are in batchnorm_parts.cuh.
 #include "core/device.h"
 #include "kernels/batchnorm.h"
 #include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/batchnorm_parts.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/vec4.cuh"
@@ -115,60 +119,17 @@ __global__ void bn_bwd(float* dx, float* dgamma, float* dbeta, const float* dy, 
   }
 }
 
-// ---- version 2 ------------------------------------------------------------------------------
-constexpr int kBnBlocks = 1024;  // blocks per reduction (about; at most one range per sample)
-
-// Each channel's N samples in ranges: per = samples per range, count = ranges per channel.
-Split bn_ranges(int N, int C) { return split_ranges(N, C, kBnBlocks, N); }
+// ---- version 2 (the pieces versions 2-6 share: kernels/cuda/batchnorm_parts.cuh) -----------------
+using bn::Affine;
 
 // part[(r * C + c) * 2 + {0, 1}] = mu_b, M2_b of channel c over samples [r*per, r*per + per).
 __global__ void bn_stats_partial(float* part, const float* x, int N, int C, int HW, int per) {
   const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
-  float s = 0.f;
-  for (int n = n0; n < n1; ++n) {
-    const float* xc = x + (int64_t(n) * C + c) * HW;
-    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) s += xc[i];
-  }
-  const float mu = block_sum(s) / float((n1 - n0) * HW);
-  float ss = 0.f;
-  for (int n = n0; n < n1; ++n) {
-    const float* xc = x + (int64_t(n) * C + c) * HW;
-    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
-      const float d = xc[i] - mu;
-      ss += d * d;
-    }
-  }
-  const float m2 = block_sum(ss);
+  const MeanM2 st = bn::stats_range(x, c, n0, n1, C, HW);
   if (threadIdx.x == 0) {
-    part[(r * C + c) * 2] = mu;
-    part[(r * C + c) * 2 + 1] = m2;
+    part[(r * C + c) * 2] = st.mean;
+    part[(r * C + c) * 2 + 1] = st.m2;
   }
-}
-
-// y = a x + b for channel c: a = gamma rstd, b = beta - gamma rstd mean. One expression, so that
-// version 4's backward recomputes the forward's z to the bit.
-struct Affine {
-  float a, b;
-};
-__device__ inline Affine bn_affine(float gamma, float beta, float mu, float rs) {
-  const float a = gamma * rs;
-  return {a, beta - a * mu};
-}
-
-// Channel c's statistics from its mean and M2 over M = N*HW values: mean, rstd, the running
-// statistics, and y's coefficients coef[c] = a, coef[C + c] = b. Both versions' finishing stages end so.
-__device__ inline void bn_write_stats(int c, float mu, float m2, float* mean, float* rstd, float* rmean, float* rvar,
-                                      float* coef, const float* gamma, const float* beta, int N, int C, int HW,
-                                      float eps, float momentum) {
-  const float M = float(N) * float(HW), var = m2 / M, rs = rsqrtf(var + eps);
-  mean[c] = mu;
-  rstd[c] = rs;
-  const float unbiased = M > 1 ? m2 / (M - 1) : var;
-  rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
-  rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
-  const Affine ab = bn_affine(gamma[c], beta[c], mu, rs);
-  coef[c] = ab.a;
-  coef[C + c] = ab.b;
 }
 
 // One thread per channel; coef[c] = a, coef[C + c] = b.
@@ -177,7 +138,7 @@ __global__ void bn_stats_finish(float* mean, float* rstd, float* rmean, float* r
                                 float momentum) {
   NL_GRID_LOOP(c, C) {
     const MeanM2 st = combine_mean_m2(part + 2 * c, 2 * int64_t(C), rg, N, HW);
-    bn_write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
+    bn::write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
   }
 }
 
@@ -192,33 +153,11 @@ __global__ void bn_apply(float* y, const float* x, const float* coef, int C, int
 __global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
                                int N, int C, int HW, int per) {
   const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
-  const float mu = mean[c], rs = rstd[c];
-  float sdy = 0.f, sdyx = 0.f;
-  for (int n = n0; n < n1; ++n) {
-    const int64_t off = (int64_t(n) * C + c) * HW;
-    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
-      sdy += dy[off + i];
-      sdyx += dy[off + i] * (x[off + i] - mu) * rs;
-    }
-  }
-  sdy = block_sum(sdy);
-  sdyx = block_sum(sdyx);
+  const bn::Sums sm = bn::bwd_range<false>(dy, x, c, n0, n1, C, HW, mean[c], rstd[c], Affine{}, ActK{}, 0);
   if (threadIdx.x == 0) {
-    part[(r * C + c) * 2] = sdy;
-    part[(r * C + c) * 2 + 1] = sdyx;
+    part[(r * C + c) * 2] = sm.dz;
+    part[(r * C + c) * 2 + 1] = sm.dzx;
   }
-}
-
-// Channel c from its sums of dy and dy xhat: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
-// coef[c] = gamma rstd, coef[C + c] = -gamma rstd^2 sum(dy xhat) / M, coef[2C + c] = -gamma rstd sum(dy) / M.
-__device__ inline void bn_write_bwd(int c, float sdy, float sdyx, float* dgamma, float* dbeta, float* coef,
-                                    const float* rstd, const float* gamma, int N, int C, int HW) {
-  dbeta[c] += sdy;
-  dgamma[c] += sdyx;
-  const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
-  coef[c] = f;
-  coef[C + c] = -f * rstd[c] * sdyx / M;
-  coef[2 * C + c] = -f * sdy / M;
 }
 
 // One thread per channel.
@@ -230,7 +169,7 @@ __global__ void bn_bwd_finish(float* dgamma, float* dbeta, float* coef, const fl
       sdy += part[(r * C + c) * 2];
       sdyx += part[(r * C + c) * 2 + 1];
     }
-    bn_write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
+    bn::write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
   }
 }
 
@@ -247,31 +186,13 @@ __global__ void bn_bwd_dx(float* dx, const float* dy, const float* x, const floa
 __global__ void bn_stats_finish_warp(float* mean, float* rstd, float* rmean, float* rvar, float* coef,
                                      const float* part, const float* gamma, const float* beta, int N, int C, int HW,
                                      Split rg, float eps, float momentum) {
-  const int c = int(blockIdx.x), lane = int(threadIdx.x);
-  const float M = float(N) * float(HW);
-  float s = 0.f;  // sum over ranges of m_r mu_r
-  for (int64_t r = lane; r < rg.count; r += kWarp) s += float(rg.size(r, N) * HW) * part[(r * C + c) * 2];
-  const float mu = warp_sum(s) / M;
-  float q = 0.f;  // sum over ranges of M2_r + m_r (mu_r - mu)^2
-  for (int64_t r = lane; r < rg.count; r += kWarp) {
-    const float d = part[(r * C + c) * 2] - mu;
-    q += part[(r * C + c) * 2 + 1] + float(rg.size(r, N) * HW) * d * d;
-  }
-  const float m2 = warp_sum(q);
-  if (lane == 0) bn_write_stats(c, mu, m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
+  bn::finish_stats_warp(int(blockIdx.x), int(threadIdx.x), mean, rstd, rmean, rvar, coef, part, gamma, beta, N, C, HW,
+                        rg, eps, momentum);
 }
 
 __global__ void bn_bwd_finish_warp(float* dgamma, float* dbeta, float* coef, const float* part, const float* rstd,
                                    const float* gamma, int N, int C, int HW, Split rg) {
-  const int c = int(blockIdx.x), lane = int(threadIdx.x);
-  float sdy = 0.f, sdyx = 0.f;
-  for (int64_t r = lane; r < rg.count; r += kWarp) {
-    sdy += part[(r * C + c) * 2];
-    sdyx += part[(r * C + c) * 2 + 1];
-  }
-  sdy = warp_sum(sdy);
-  sdyx = warp_sum(sdyx);
-  if (lane == 0) bn_write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
+  bn::finish_bwd_warp(int(blockIdx.x), int(threadIdx.x), dgamma, dbeta, coef, part, rstd, gamma, N, C, HW, rg);
 }
 
 // ---- version 4: the activation fused in ---------------------------------------------------------
@@ -288,22 +209,11 @@ __global__ void bn_bwd_partial_act(float* part, const float* dy, const float* me
                                    const float* gamma, const float* beta, int N, int C, int HW, int per, ActK act) {
   const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
   const float mu = mean[c], rs = rstd[c];
-  const Affine ab = bn_affine(gamma[c], beta[c], mu, rs);
-  const uint64_t seed = act_seed(act);
-  float sdz = 0.f, sdzx = 0.f;
-  for (int n = n0; n < n1; ++n) {
-    const int64_t off = (int64_t(n) * C + c) * HW;
-    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
-      const float xv = x[off + i], dz = act_grad(act, seed, off + i, ab.a * xv + ab.b, dy[off + i]);
-      sdz += dz;
-      sdzx += dz * (xv - mu) * rs;
-    }
-  }
-  sdz = block_sum(sdz);
-  sdzx = block_sum(sdzx);
+  const bn::Sums sm =
+      bn::bwd_range<true>(dy, x, c, n0, n1, C, HW, mu, rs, bn::affine(gamma[c], beta[c], mu, rs), act, act_seed(act));
   if (threadIdx.x == 0) {
-    part[(r * C + c) * 2] = sdz;
-    part[(r * C + c) * 2 + 1] = sdzx;
+    part[(r * C + c) * 2] = sm.dz;
+    part[(r * C + c) * 2 + 1] = sm.dzx;
   }
 }
 
@@ -314,7 +224,7 @@ __global__ void bn_bwd_dx_act(float* dx, const float* dy, const float* x, const 
   const uint64_t seed = act_seed(act);
   NL_GRID_LOOP(k, total) {
     const int c = int(k / HW % C);
-    const Affine ab = bn_affine(gamma[c], beta[c], mean[c], rstd[c]);
+    const Affine ab = bn::affine(gamma[c], beta[c], mean[c], rstd[c]);
     const float xv = x[k], dz = act_grad(act, seed, k, ab.a * xv + ab.b, dy[k]);
     dx[k] = coef[c] * dz + coef[C + c] * (xv - mean[c]) + coef[2 * C + c];
   }
@@ -333,10 +243,7 @@ __global__ void bn_apply_v5(float* y, const float* x, const float* coef, unsigne
     const float a = coef[c], b = coef[C + c];
     const Quad xv = load_quad(x, q);
     Quad out;
-    for (int j = 0; j < kVec; ++j) {
-      const float z = a * xv.v[j] + b;
-      out.v[j] = kAct ? act_apply(act, seed, int64_t(q) * kVec + j, z) : z;
-    }
+    for (int j = 0; j < kVec; ++j) out.v[j] = bn::y_value<kAct>(a, b, xv.v[j], act, seed, int64_t(q) * kVec + j);
     store_quad(y, q, out);
   }
 }
@@ -348,14 +255,12 @@ __global__ void bn_bwd_dx_v5(float* dx, const float* dy, const float* x, const f
   const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const unsigned c = q / HW4 % C;
-    const Affine ab = kAct ? bn_affine(gamma[c], beta[c], mean[c], rstd[c]) : Affine{0.f, 0.f};
+    const Affine ab = kAct ? bn::affine(gamma[c], beta[c], mean[c], rstd[c]) : Affine{0.f, 0.f};
     const float mu = mean[c], f = coef[c], fx = coef[C + c], f0 = coef[2 * C + c];
     const Quad xv = load_quad(x, q), d = load_quad(dy, q);
     Quad out;
-    for (int j = 0; j < kVec; ++j) {
-      const float dz = kAct ? act_grad(act, seed, int64_t(q) * kVec + j, ab.a * xv.v[j] + ab.b, d.v[j]) : d.v[j];
-      out.v[j] = f * dz + fx * (xv.v[j] - mu) + f0;
-    }
+    for (int j = 0; j < kVec; ++j)
+      out.v[j] = bn::dx_value<kAct>(f, fx, f0, mu, ab, xv.v[j], d.v[j], act, seed, int64_t(q) * kVec + j);
     store_quad(dx, q, out);
   }
 }
@@ -399,14 +304,17 @@ void bn_bwd_dx_pass(float* dx, const float* dy, const float* x, const float* mea
 bool use_v2() { return kernel_version("batchnorm") >= 2; }
 bool use_v3() { return kernel_version("batchnorm") >= 3; }
 bool use_v4() { return kernel_version("batchnorm") >= 4; }
+bool use_v6() { return kernel_version("batchnorm") >= 6; }
 }  // namespace
 
 template <>
 void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
+  if (use_v6())
+    return bn::forward_v6(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v2()) {
-    const Split rg = bn_ranges(N, C);
+    const Split rg = bn::ranges(N, C);
     float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 2 * std::size_t(C))));
     float* coef = part + std::size_t(rg.count) * C * 2;
     NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
@@ -433,8 +341,9 @@ void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma,
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
+  if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v2()) {
-    const Split rg = bn_ranges(N, C);
+    const Split rg = bn::ranges(N, C);
     float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 3 * std::size_t(C))));
     float* coef = part + std::size_t(rg.count) * C * 2;
     NL_LAUNCH(bn_bwd_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, int(rg.per));
@@ -457,7 +366,9 @@ void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, floa
     batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
     return activation_forward_inplace(y, int64_t(N) * C * HW, act);
   }
-  const Split rg = bn_ranges(N, C);
+  if (use_v6())
+    return bn::forward_v6(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
+  const Split rg = bn::ranges(N, C);
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 2 * std::size_t(C))));
   float* coef = part + std::size_t(rg.count) * C * 2;
   NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
@@ -476,7 +387,8 @@ void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
     batchnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW);
     return release_scratch(scratch);
   }
-  const Split rg = bn_ranges(N, C);
+  if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
+  const Split rg = bn::ranges(N, C);
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 3 * std::size_t(C))));
   float* coef = part + std::size_t(rg.count) * C * 2;
   const ActK a = act_k(act);

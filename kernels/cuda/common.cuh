@@ -2,8 +2,9 @@
 //
 // Reductions are warp shuffles (__shfl_xor_sync) inside a warp, then one shared-memory slot per warp
 // inside a block. No reduction ever crosses blocks with __syncthreads(): a quantity reduced over
-// more than one block is written as per-block partials and combined by a later kernel, in a fixed
-// order, so results are deterministic.
+// more than one block is written as per-block partials and combined in a fixed order — by a later
+// kernel, or (batch norm's version 6, kernels/cuda/pipeline.cuh) by the block that wrote the last
+// partial — so results are deterministic.
 //
 // Every launch goes through NL_LAUNCH(kernel, grid, block, shared_bytes, args...): `<<<>>>` under
 // nvcc, the emulator's launch in an emulation build (NORMLAB_CUDA_EMULATE, core/emu/cuda_emu.h),

@@ -39,7 +39,7 @@ void apply_environment(std::vector<KernelVersions>& t) {
 
 std::vector<KernelVersions>& table() {
   static std::vector<KernelVersions> t = [] {
-    std::vector<KernelVersions> v = {{"conv2d", 3, 3}, {"batchnorm", 5, 5}, {"groupnorm", 5, 5}, {"layernorm", 5, 5}};
+    std::vector<KernelVersions> v = {{"conv2d", 3, 3}, {"batchnorm", 6, 5}, {"groupnorm", 5, 5}, {"layernorm", 5, 5}};
     apply_environment(v);
     return v;
   }();

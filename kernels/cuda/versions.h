@@ -1,7 +1,8 @@
 // Numbered versions of the CUDA kernels, as llm.c's dev/cuda keeps them: version 1 of an op is the
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
-// its newest version unless set_kernel_version picks another (tests/test_cuda.cpp runs every
+// its default version — the newest, except batch norm's version 6, which waits to be run on a GPU
+// first (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every
 // version; apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as a
 // training run timed on an older version.
@@ -29,6 +30,14 @@
 //               thread, float4 loads and stores, the channel found once per quad in 32 bits
 //               (kernels/cuda/vec4.cuh); version 4's kernels where HW % 4 != 0 or a pointer is not
 //               16-byte aligned. Version 4's bits; the plain ops are version 3's on quads (its bits)
+//            6: each direction in one kernel (kernels/cuda/batchnorm_v6.cu, pipeline.cuh): a
+//               persistent grid takes the channels' range reductions and element-wise passes in a
+//               fixed ticket order, the last block of a channel's reductions finishes it (warp, as
+//               version 3), and a channel's passes follow a few channels behind, so they re-read x
+//               (and dy) from L2, not DRAM; the plain and *_act ops alike. Version 5's bits on the
+//               model's shapes (its ranges; a range is capped at 4,096 values, which only larger
+//               planes reach). Not the default: its blocks wait for one another inside a launch,
+//               which no GPU has run yet (select it with NORMLAB_CUDA_VERSIONS=batchnorm=6)
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a

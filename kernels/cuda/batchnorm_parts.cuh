@@ -1,0 +1,164 @@
+// Pieces of the CUDA batch norm shared by versions 2-5 (kernels/cuda/batchnorm.cu) and version 6's
+// one-kernel pipeline (kernels/cuda/batchnorm_v6.cu): the ranges of the two-stage reductions, one
+// block's partial sums over a range, a channel's finishing stage on one warp, and the per-value
+// expressions of the element-wise passes. Each is written once, so the versions that share it give
+// the same bits. Math: kernels/batchnorm.h.
+#pragma once
+#include "kernels/activation.h"
+#include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/common.cuh"
+
+namespace normlab::cuda::bn {
+
+constexpr int kBnBlocks = 1024;  // blocks per reduction (about; at most one range per sample)
+// Version 6: a range holds at most this many values (or one sample), so that the ranges read at
+// the same time fit in L2 and the second reads of a range (its M2 pass, then the element-wise pass)
+// find it there: at most 8 resident blocks of 256 threads x 132 SMs x 16 KB = 17 MB on an H100.
+constexpr int kV6RangeValues = 4096;
+
+// Each channel's N samples in ranges: per = samples per range, count = ranges per channel.
+inline Split ranges(int N, int C) { return split_ranges(N, C, kBnBlocks, N); }
+// Version 6's: the same, unless a range would hold more than kV6RangeValues values (only large
+// planes: the model's ranges are versions 2-5's, and so are its bits).
+inline Split ranges_v6(int N, int C, int HW) {
+  const Split s = ranges(N, C);
+  const int64_t cap = HW < kV6RangeValues ? kV6RangeValues / HW : 1;
+  return s.per <= cap ? s : Split{cap, (N + cap - 1) / cap};
+}
+
+// y = a x + b for channel c: a = gamma rstd, b = beta - gamma rstd mean. One expression, so that
+// version 4's backward recomputes the forward's z to the bit.
+struct Affine {
+  float a, b;
+};
+__device__ inline Affine affine(float gamma, float beta, float mu, float rs) {
+  const float a = gamma * rs;
+  return {a, beta - a * mu};
+}
+
+// One block's partial statistics of channel c over samples [n0, n1): the mean, then M2 about it
+// (the second read of the range is served from cache). Every thread gets them.
+__device__ inline MeanM2 stats_range(const float* x, int c, int n0, int n1, int C, int HW) {
+  float s = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const float* xc = x + (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) s += xc[i];
+  }
+  const float mu = block_sum(s) / float((n1 - n0) * HW);
+  float ss = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const float* xc = x + (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
+      const float d = xc[i] - mu;
+      ss += d * d;
+    }
+  }
+  return {mu, block_sum(ss)};
+}
+
+// One block's partial sums of the backward over samples [n0, n1) of channel c: sum dz and
+// sum dz xhat, dz = dy (kAct false) or dy act'(z) with z = ab.a x + ab.b (kAct). Every thread gets them.
+struct Sums {
+  float dz, dzx;
+};
+template <bool kAct>
+__device__ inline Sums bwd_range(const float* dy, const float* x, int c, int n0, int n1, int C, int HW, float mu,
+                                 float rs, Affine ab, const ActK& act, uint64_t seed) {
+  float sdz = 0.f, sdzx = 0.f;
+  for (int n = n0; n < n1; ++n) {
+    const int64_t off = (int64_t(n) * C + c) * HW;
+    for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) {
+      const float xv = x[off + i],
+                  dz = kAct ? act_grad(act, seed, off + i, ab.a * xv + ab.b, dy[off + i]) : dy[off + i];
+      sdz += dz;
+      sdzx += dz * (xv - mu) * rs;
+    }
+  }
+  return {block_sum(sdz), block_sum(sdzx)};
+}
+
+// Channel c's statistics from its mean and M2 over M = N*HW values: mean, rstd, the running
+// statistics, and y's coefficients coef[c] = a, coef[C + c] = b.
+__device__ inline void write_stats(int c, float mu, float m2, float* mean, float* rstd, float* rmean, float* rvar,
+                                   float* coef, const float* gamma, const float* beta, int N, int C, int HW, float eps,
+                                   float momentum) {
+  const float M = float(N) * float(HW), var = m2 / M, rs = rsqrtf(var + eps);
+  mean[c] = mu;
+  rstd[c] = rs;
+  const float unbiased = M > 1 ? m2 / (M - 1) : var;
+  rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
+  rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
+  const Affine ab = affine(gamma[c], beta[c], mu, rs);
+  coef[c] = ab.a;
+  coef[C + c] = ab.b;
+}
+
+// Channel c from its sums of dy and dy xhat: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
+// coef[c] = gamma rstd, coef[C + c] = -gamma rstd^2 sum(dy xhat) / M, coef[2C + c] = -gamma rstd sum(dy) / M.
+__device__ inline void write_bwd(int c, float sdy, float sdyx, float* dgamma, float* dbeta, float* coef,
+                                 const float* rstd, const float* gamma, int N, int C, int HW) {
+  dbeta[c] += sdy;
+  dgamma[c] += sdyx;
+  const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
+  coef[c] = f;
+  coef[C + c] = -f * rstd[c] * sdyx / M;
+  coef[2 * C + c] = -f * sdy / M;
+}
+
+// The finishing stages of versions 3-6 on one warp, lane = 0..31, for channel c: the 32 lanes read
+// the channel's partials part[(r * C + c) * 2 + {0, 1}] side by side (lane l: ranges l, l + 32, ...,
+// through L2: in version 6 other blocks wrote them in the same launch) and warp_sum adds the lanes'
+// sums in a fixed butterfly; lane 0 writes. The forward's is Chan's two-pass combination: the mean
+// first, then M2 about it.
+__device__ inline void finish_stats_warp(int c, int lane, float* mean, float* rstd, float* rmean, float* rvar,
+                                         float* coef, const float* part, const float* gamma, const float* beta, int N,
+                                         int C, int HW, Split rg, float eps, float momentum) {
+  const float M = float(N) * float(HW);
+  float s = 0.f;  // sum over ranges of m_r mu_r
+  for (int64_t r = lane; r < rg.count; r += kWarp) s += float(rg.size(r, N) * HW) * __ldcg(part + (r * C + c) * 2);
+  const float mu = warp_sum(s) / M;
+  float q = 0.f;  // sum over ranges of M2_r + m_r (mu_r - mu)^2
+  for (int64_t r = lane; r < rg.count; r += kWarp) {
+    const float d = __ldcg(part + (r * C + c) * 2) - mu;
+    q += __ldcg(part + (r * C + c) * 2 + 1) + float(rg.size(r, N) * HW) * d * d;
+  }
+  const float m2 = warp_sum(q);
+  if (lane == 0) write_stats(c, mu, m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
+}
+__device__ inline void finish_bwd_warp(int c, int lane, float* dgamma, float* dbeta, float* coef, const float* part,
+                                       const float* rstd, const float* gamma, int N, int C, int HW, Split rg) {
+  float sdy = 0.f, sdyx = 0.f;
+  for (int64_t r = lane; r < rg.count; r += kWarp) {
+    sdy += __ldcg(part + (r * C + c) * 2);
+    sdyx += __ldcg(part + (r * C + c) * 2 + 1);
+  }
+  sdy = warp_sum(sdy);
+  sdyx = warp_sum(sdyx);
+  if (lane == 0) write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
+}
+
+// The element-wise passes' value k of channel c, as versions 3-6 compute it: the forward's
+// y = z = a x + b, or act(z) (kAct); the backward's dx = f dz + fx (x - mean) + f0 with
+// (f, fx, f0) = coef[c], coef[C + c], coef[2C + c] and dz = dy, or dy act'(z) with z = ab.a x + ab.b.
+template <bool kAct>
+__device__ inline float y_value(float a, float b, float x, const ActK& act, uint64_t seed, int64_t k) {
+  const float z = a * x + b;
+  return kAct ? act_apply(act, seed, k, z) : z;
+}
+template <bool kAct>
+__device__ inline float dx_value(float f, float fx, float f0, float mu, Affine ab, float x, float dy, const ActK& act,
+                                 uint64_t seed, int64_t k) {
+  const float dz = kAct ? act_grad(act, seed, k, ab.a * x + ab.b, dy) : dy;
+  return f * dz + fx * (x - mu) + f0;
+}
+
+// Version 6 (kernels/cuda/batchnorm_v6.cu): the whole forward (statistics, running statistics, y) and
+// the whole backward (dgamma, dbeta +=, dx) in one kernel each, after one zeroing of its counters.
+// act: the *_act op (nullptr: the plain one).
+void forward_v6(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x, const float* gamma,
+                const float* beta, int N, int C, int HW, float eps, float momentum, const Activation<float>* act);
+void backward_v6(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                 const float* x, const float* gamma, const float* beta, int N, int C, int HW,
+                 const Activation<float>* act);
+
+}  // namespace normlab::cuda::bn
