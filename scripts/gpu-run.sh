@@ -20,7 +20,8 @@
 # by op, --cuda-graph false, then replayed as a CUDA Graph: epoch seconds of both, and the same
 # checkpoint) -> fusion (BN, GN and LN for 3 epochs on the norms' version 3, the ReLU + dropout
 # composed, NORMLAB_CUDA_VERSIONS, then on version 4, fused, and version 5, fused with float4
-# element-wise passes: epoch seconds of each, and whether the checkpoints are the same) -> bench
+# element-wise passes, and BN on version 6, one kernel each way: epoch seconds of each, and whether
+# the checkpoints are the same) -> bench
 # (bench_kernels) -> ncu (every kernel's GPU time over a few training steps of a BN run;
 # scripts/ncu-summary.py groups it per step) ->
 # eager, compile (the PyTorch reference on the same model, batch and data on the same GPU).
@@ -222,20 +223,23 @@ if want graphs; then
 fi
 if want fusion; then
   # Each norm for 3 epochs (seed 1, graphs on) with the activation composed (version 3), fused
-  # (version 4), and fused with its element-wise passes on float4 quads (version 5): the epoch
-  # seconds of each. They compute the same expressions in the same order (on the emulator, the
+  # (version 4), and fused with its element-wise passes on float4 quads (version 5), and BN on its
+  # version 6 (one kernel each way, blocks waiting for one another: its first training on a GPU): the
+  # epoch seconds of each. They compute the same expressions in the same order (on the emulator, the
   # same bits), but nvcc fuses multiply-adds per kernel as it sees fit, so the checkpoints may
   # differ in the last bits here: reported, not a failure.
   for n in bn gn ln; do
     l1=(); [ "$n" = bn ] && l1=(--l1 1e-5)
     k=$([ "$n" = bn ] && echo batchnorm || ([ "$n" = gn ] && echo groupnorm || echo layernorm))
-    for v in 3 4 5; do
+    vs="3 4 5"; [ "$n" = bn ] && vs="3 4 5 6"
+    for v in $vs; do
       step "fusion: $n x 3 epochs, $k version $v" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$k=$v" \
         "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --data "$DATA" --out "$R/fusion-$n-v$v"
       [ -f "$R/fusion-$n-v$v/results.json" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('fusion: %s version %s: mean epoch %.3f s, %s graph nodes, test acc %.2f%%' % (sys.argv[2], sys.argv[3], j['mean_epoch_seconds'], j.get('cuda_graph_nodes'), j['final_test_acc']))" "$R/fusion-$n-v$v/results.json" "$n" "$v" >>"$S"
     done
-    for a in 3 4; do
-      b=$((a + 1))
+    for b in $vs; do
+      a=$((b - 1))
+      [ "$b" = 3 ] && continue
       if [ ! -f "$R/fusion-$n-v$a/model.ckpt" ] || [ ! -f "$R/fusion-$n-v$b/model.ckpt" ]; then
         echo "fusion: $n versions $a and $b not compared: a run did not finish (train.log)" | tee -a "$S"
       elif cmp -s "$R/fusion-$n-v$a/model.ckpt" "$R/fusion-$n-v$b/model.ckpt"; then
