@@ -240,11 +240,7 @@ __global__ void bn_apply_v5(float* y, const float* x, const float* coef, unsigne
   const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const unsigned c = q / HW4 % C;
-    const float a = coef[c], b = coef[C + c];
-    const Quad xv = load_quad(x, q);
-    Quad out;
-    for (int j = 0; j < kVec; ++j) out.v[j] = bn::y_value<kAct>(a, b, xv.v[j], act, seed, int64_t(q) * kVec + j);
-    store_quad(y, q, out);
+    bn::y_quad<kAct>(y, x, q, coef[c], coef[C + c], act, seed);
   }
 }
 
@@ -257,11 +253,7 @@ __global__ void bn_bwd_dx_v5(float* dx, const float* dy, const float* x, const f
     const unsigned c = q / HW4 % C;
     const Affine ab = kAct ? bn::affine(gamma[c], beta[c], mean[c], rstd[c]) : Affine{0.f, 0.f};
     const float mu = mean[c], f = coef[c], fx = coef[C + c], f0 = coef[2 * C + c];
-    const Quad xv = load_quad(x, q), d = load_quad(dy, q);
-    Quad out;
-    for (int j = 0; j < kVec; ++j)
-      out.v[j] = bn::dx_value<kAct>(f, fx, f0, mu, ab, xv.v[j], d.v[j], act, seed, int64_t(q) * kVec + j);
-    store_quad(dx, q, out);
+    bn::dx_quad<kAct>(dx, dy, x, q, f, fx, f0, mu, ab, act, seed);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/vec4.cuh"
 
 namespace normlab::cuda::bn {
 
@@ -150,6 +151,23 @@ __device__ inline float dx_value(float f, float fx, float f0, float mu, Affine a
                                  uint64_t seed, int64_t k) {
   const float dz = kAct ? act_grad(act, seed, k, ab.a * x + ab.b, dy) : dy;
   return f * dz + fx * (x - mu) + f0;
+}
+// The same on quad q (kernels/cuda/vec4.cuh), as versions 5 and 6 run them.
+template <bool kAct>
+__device__ inline void y_quad(float* y, const float* x, unsigned q, float a, float b, const ActK& act, uint64_t seed) {
+  const Quad xv = load_quad(x, q);
+  Quad out;
+  for (int j = 0; j < kVec; ++j) out.v[j] = y_value<kAct>(a, b, xv.v[j], act, seed, int64_t(q) * kVec + j);
+  store_quad(y, q, out);
+}
+template <bool kAct>
+__device__ inline void dx_quad(float* dx, const float* dy, const float* x, unsigned q, float f, float fx, float f0,
+                               float mu, Affine ab, const ActK& act, uint64_t seed) {
+  const Quad xv = load_quad(x, q), d = load_quad(dy, q);
+  Quad out;
+  for (int j = 0; j < kVec; ++j)
+    out.v[j] = dx_value<kAct>(f, fx, f0, mu, ab, xv.v[j], d.v[j], act, seed, int64_t(q) * kVec + j);
+  store_quad(dx, q, out);
 }
 
 // Version 6 (kernels/cuda/batchnorm_v6.cu): the whole forward (statistics, running statistics, y) and

@@ -66,12 +66,7 @@ __global__ void bn_forward_v6(float* y, float* mean, float* rstd, float* rmean, 
     const float a = __ldcg(coef + c), b = __ldcg(coef + C + c);
     each_in_range(
         c, n0, n1, C, HW, quads, [&](int64_t k) { y[k] = y_value<kAct>(a, b, x[k], act, seed, k); },
-        [&](unsigned q) {
-          const Quad xv = load_quad(x, q);
-          Quad out;
-          for (int j = 0; j < kVec; ++j) out.v[j] = y_value<kAct>(a, b, xv.v[j], act, seed, int64_t(q) * kVec + j);
-          store_quad(y, q, out);
-        });
+        [&](unsigned q) { y_quad<kAct>(y, x, q, a, b, act, seed); });
   }
 }
 
@@ -103,13 +98,7 @@ __global__ void bn_backward_v6(float* dx, float* dgamma, float* dbeta, float* pa
     each_in_range(
         c, n0, n1, C, HW, quads,
         [&](int64_t k) { dx[k] = dx_value<kAct>(f, fx, f0, mu, ab, x[k], dy[k], act, seed, k); },
-        [&](unsigned q) {
-          const Quad xv = load_quad(x, q), d = load_quad(dy, q);
-          Quad out;
-          for (int j = 0; j < kVec; ++j)
-            out.v[j] = dx_value<kAct>(f, fx, f0, mu, ab, xv.v[j], d.v[j], act, seed, int64_t(q) * kVec + j);
-          store_quad(dx, q, out);
-        });
+        [&](unsigned q) { dx_quad<kAct>(dx, dy, x, q, f, fx, f0, mu, ab, act, seed); });
   }
 }
 
