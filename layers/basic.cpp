@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "core/rng.h"
+#include "kernels/add.h"
 #include "kernels/dropout.h"
 #include "kernels/gap.h"
 #include "kernels/maxpool.h"
@@ -88,7 +89,14 @@ Var Flatten::forward(const Var& x, Context& ctx) {
   Var y = make_var(x->value.reshape({s[0], x->value.numel() / s[0]}));
   if (ctx.tape && x->requires_grad)
     ctx.tape->record([x, y] {
-      add_grad(*x, [&](Tensor& dx) { dx.copy_from(y->grad); });
+      // dx is dy seen in x's shape: a view of the same storage, no copy (and on the GPU no copy
+      // node in a captured step). y's gradient is not read again once its backward has run.
+      const Tensor dx = y->grad.reshape(x->value.shape());
+      if (x->grad.defined()) {
+        ops::add_inplace(x->grad, dx);
+      } else {
+        x->grad = dx;
+      }
     });
   return y;
 }
