@@ -123,6 +123,29 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// dx's largest difference off the ReLU's kink. Where the CPU's pre-activation z lies within
+// kKinkBand of 0, the GPU's z (the same formula, from statistics summed in another order and with
+// nvcc's fused multiply-adds) can fall on the other side of the kink, and dx there differs by a
+// whole dy * gamma * rstd term: run 4 (2026-11-28, docs/results-gpu.md) failed every BN and GN +act
+// row at 51M values by 0.24-0.57, where no row of the model's shapes did; on the CPU emulator the same
+// BN case differs from the CPU in 3 values of dx, each with |z| < 2e-8 (by 0.237 and 0.495, run 4's
+// two figures), and by at most 2.3e-6 elsewhere. Such values are left out of the comparison and
+// counted in `left_out`.
+constexpr double kKinkBand = 1e-4;
+double max_abs_diff_off_kink(const Tensor& a, const Tensor& b, const std::vector<double>& z, int64_t& left_out) {
+  const auto x = a.to_vector(), y = b.to_vector();
+  double m = 0;
+  left_out = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (std::abs(z[i]) < kKinkBand) {
+      ++left_out;
+      continue;
+    }
+    m = std::max(m, std::abs(x[i] - y[i]));
+  }
+  return m;
+}
+
 // The peer of a memory-bound pass: a device-to-device copy that moves the same bytes (reads half,
 // writes half), timed the same way. Its time against ours is the fraction of the copy bandwidth
 // measured in this run that our kernels reach (issue 9: norm forward + backward >= 70% of it, i.e.
@@ -340,8 +363,8 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
 // forward then backward, every version: versions 1-3 run the norm, then the activation's own kernels;
 // versions 4-6 fuse them (5 on float4 quads, kernels/cuda/vec4.cuh; BN's 6 in one kernel each way,
 // kernels/cuda/batchnorm_v6.cu). Validated against the CPU
-// kernels; timed against the copy peer of the same bytes as the plain norm rows, so "BN fwd+bwd v3"
-// and "BN+act fwd+bwd v3" differ by the activation.
+// kernels (dx off the ReLU's kink: max_abs_diff_off_kink); timed against the copy peer of the same
+// bytes as the plain norm rows, so "BN fwd+bwd v3" and "BN+act fwd+bwd v3" differ by the activation.
 void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& kernel) {
   const Shape xs{N, Ch, H, W}, cs{Ch};
   const bool bn = kernel == "batchnorm", gn = kernel == "groupnorm";
@@ -356,7 +379,10 @@ void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& ke
          dgh = Tensor::zeros(cs), dbh = Tensor::zeros(cs), rmh = Tensor::zeros(cs), rvh = Tensor::full(cs, 1.0);
   const Activation<float> act{true, 0.05f, DropoutSeed{77, 0, nullptr}};
   std::function<void()> f, bw;
+  Tensor zh = Tensor::empty(xs), m2 = Tensor::empty(ss), r2 = Tensor::empty(ss);  // the CPU's z, to find the kink
   if (bn) {
+    Tensor rm2 = Tensor::zeros(cs), rv2 = Tensor::full(cs, 1.0);
+    cpu::batchnorm_forward_train(F(zh), F(m2), F(r2), F(rm2), F(rv2), C(xh), C(gh), C(bh), N, Ch, HW, 1e-5f, 0.1f);
     cpu::batchnorm_act_forward_train(F(yh), F(mh), F(rh), F(rmh), F(rvh), C(xh), C(gh), C(bh), N, Ch, HW, 1e-5f, 0.1f,
                                      act);
     cpu::batchnorm_act_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(yh), C(xh), C(gh), C(bh), N, Ch, HW,
@@ -368,6 +394,7 @@ void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& ke
       cuda::batchnorm_act_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(y), C(x), C(g), C(bt), N, Ch, HW, act);
     };
   } else if (gn) {
+    cpu::groupnorm_forward(F(zh), F(m2), F(r2), C(xh), C(gh), C(bh), N, Ch, HW, G, 1e-5f);
     cpu::groupnorm_act_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, G, 1e-5f, act);
     cpu::groupnorm_act_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(yh), C(xh), C(gh), C(bh), N, Ch, HW, G,
                                 act);
@@ -376,6 +403,7 @@ void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& ke
       cuda::groupnorm_act_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(y), C(x), C(g), C(bt), N, Ch, HW, G, act);
     };
   } else {
+    cpu::layernorm_forward(F(zh), F(m2), F(r2), C(xh), C(gh), C(bh), N, Ch, HW, false, 1e-5f);
     cpu::layernorm_act_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, false, 1e-5f, act);
     cpu::layernorm_act_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(yh), C(xh), C(gh), C(bh), N, Ch, HW,
                                 false, act);
@@ -388,12 +416,16 @@ void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& ke
   const std::string name =
       "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" + std::to_string(W);
   const std::string op = bn ? "BN" : gn ? "GN" : "LN";
+  const std::vector<double> z = zh.to_vector();
+  int64_t left_out = 0;
   cuda::for_each_version(kernel, [&](int v) {
     f();
     bw();
-    b.fwd_bwd(op + "+act fwd+bwd v" + std::to_string(v), name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)),
-              f, bw);
+    const double err = std::max(max_abs_diff(y, yh), max_abs_diff_off_kink(dx, dxh, z, left_out));
+    b.fwd_bwd(op + "+act fwd+bwd v" + std::to_string(v), name, n, err, f, bw);
   });
+  std::printf("%-24s %-28s (dx compared off the ReLU's kink: %lld of %.0f values with |z| < %.0e left out)\n",
+              (op + "+act").c_str(), name.c_str(), static_cast<long long>(left_out), n, kKinkBand);
 }
 
 void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {
