@@ -39,6 +39,9 @@ void apply_environment(std::vector<KernelVersions>& t) {
 
 std::vector<KernelVersions>& table() {
   static std::vector<KernelVersions> t = [] {
+    // {op, versions, default}. The defaults follow the H200's run 4 (docs/results-gpu.md): version 5
+    // of each norm trains fastest; batch norm's version 6 is correct there but slower than version 5
+    // on every shape, so it is opt-in (NORMLAB_CUDA_VERSIONS=batchnorm=6).
     std::vector<KernelVersions> v = {{"conv2d", 3, 3}, {"batchnorm", 6, 5}, {"groupnorm", 5, 5}, {"layernorm", 5, 5}};
     apply_environment(v);
     return v;
