@@ -150,7 +150,7 @@ if want tests || want sanitizer; then
   if want tests; then
     pstep "cuda_parity (kernels vs cpu, both runs same bits)" "$T" "$B/bin/cuda_parity"
     [ -x "$B/bin/cudnn_reference" ] && pstep "cudnn_reference (conv, bn vs cuDNN)" "$T" "$B/bin/cudnn_reference"
-    pstep "train_cuda_smoke (10k images, >95%, same bits)" "$T" \
+    pstep "train_cuda_smoke (10k images, >90%, same bits)" "$T" \
       env NORMLAB_APP="$B/bin/mnist_norm" MNIST_DIR="$DATA" "$B/bin/train_cuda_smoke"
   fi
   if want sanitizer; then
@@ -225,7 +225,7 @@ fi
 if want fusion; then
   # Each norm for 3 epochs (seed 1, graphs on) with the activation composed (version 3), fused
   # (version 4), and fused with its element-wise passes on float4 quads (version 5), and BN on its
-  # version 6 (one kernel each way, blocks waiting for one another: its first training on a GPU): the
+  # version 6 (one kernel each way, blocks waiting for one another; slower than v5 on run 4): the
   # epoch seconds of each. They compute the same expressions in the same order (on the emulator, the
   # same bits), but nvcc fuses multiply-adds per kernel as it sees fit, so the checkpoints may
   # differ in the last bits here: reported, not a failure.

@@ -1,12 +1,15 @@
 // A short real training run on the GPU (--device cuda): the first 10,000 training images, three
-// epochs at batch 32, each norm (BN, GN, LN) must exceed 95% test accuracy; the BN run is made twice
+// epochs at batch 32, each norm (BN, GN, LN) must exceed 90% test accuracy; the BN run is made twice
 // and its metrics.csv (losses to 6 decimals, accuracies) must be identical: same seed, same bits on
 // the same GPU; and a third time with --cuda-graph false (every step launched op by op instead of
 // the captured step replayed), which must give those bits too. Reports SKIPPED (exit 77) without a
 // usable GPU or without $MNIST_DIR, never passed.
 // Why three epochs: with one, the one-cycle schedule is still warming up for most of the run and GN
 // and LN end at 84-91% (H100 2026-11-27: BN 96.50, GN 88.29, LN 91.13; CPU: 96.32, 89.05, 84.78);
-// after three the CPU gives 98.48, 97.20, 97.03, so 95% separates "learns" from "broken".
+// after three the CPU gives 98.48, 97.20, 97.03; the GPUs 98.39, 97.36, 96.40 (H100, 2026-11-27) and
+// 98.45, 97.44, 95.07 (H200, 2026-11-28, today's kernels): the order of the sums moves LN by 2 points
+// in so short a training, so the bar is 90% (it was 95%, 0.07 under the H200's LN), still far above
+// a training that does not learn (10-50%).
 //
 // In an emulation build (NORMLAB_CUDA_EMULATE) the same --device cuda path runs on the CPU
 // emulator, far slower (under CI's sanitizers about a minute per training step): 40 training
@@ -36,6 +39,8 @@
 namespace fs = std::filesystem;
 
 namespace {
+// The test accuracy each norm must exceed after 3 epochs on 10,000 images (the header says why 90).
+constexpr double kMinAccuracy = 90.0;
 using normlab::test::slurp;
 
 // Runs mnist_norm; returns its exit status (0 = success).
@@ -149,11 +154,11 @@ int main() {
     const auto j = nlohmann::json::parse(is);
     const double acc = j.at("final_test_acc");
     std::printf(
-        "%s: test accuracy after 3 epochs on 10,000 images: %.2f%% (must exceed 95%%); cudaMalloc calls %lld "
+        "%s: test accuracy after 3 epochs on 10,000 images: %.2f%% (must exceed %.0f%%); cudaMalloc calls %lld "
         "(after epoch 1: %lld)\n",
-        norm, acc, static_cast<long long>(j.value("cuda_mallocs_total", -1)),
+        norm, acc, kMinAccuracy, static_cast<long long>(j.value("cuda_mallocs_total", -1)),
         static_cast<long long>(j.value("cuda_mallocs_after_epoch1", -1)));
-    ok = ok && acc > 95.0;
+    ok = ok && acc > kMinAccuracy;
   }
   if (run("--norm bn" + common + " --out " + (out / "bn-again").string()) != 0) return 1;
   const std::string a = slurp(out / "bn" / "metrics.csv"), b = slurp(out / "bn-again" / "metrics.csv");
