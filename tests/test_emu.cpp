@@ -5,7 +5,9 @@
 // lane that never arrives, a read from a lane outside the mask, launch limits, and a race (a
 // missing barrier) that shows up as different bits in forward and reverse thread order; and stream
 // capture (CUDA Graphs): captured work does not run, a graph replays it in order with the captured
-// arguments, and what breaks a capture on a GPU breaks it here.
+// arguments, a capture forks to a second stream and joins back (a branch left unjoined fails it, and
+// the replay orders a GPU may choose expose a race between branches), and what breaks a capture on a
+// GPU breaks it here.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cmath>
@@ -247,6 +249,93 @@ TEST_CASE("emulator: stream capture records, a graph replays in order with the c
   CUDA_CHECK(cudaGraphDestroy(g));
   cudaFree(x);
   cudaFree(y);
+}
+
+TEST_CASE("emulator: a capture forks to a second stream and joins back through events; every order a GPU may "
+          "run the branches in gives the same bits, and a race between them shows", "[cuda-emu]") {
+  const int n = 40;
+  float *x = dev<float>(n), *y = dev<float>(n), *z = dev<float>(n), *w = dev<float>(n);
+  std::vector<float> h(n);
+  for (int i = 0; i < n; ++i) h[i] = float(i);
+  cudaStream_t s = cuda_stream(), side = nullptr;
+  CUDA_CHECK(cudaStreamCreate(&side));
+  cudaEvent_t fork = nullptr, join = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+  // y = 2x + 1; the side stream: z = 3y; the origin meanwhile: w = 5y, or (racy) y = 10y; joined: x = z + 1.
+  const auto capture = [&](bool racy, bool joined) {
+    CUDA_CHECK(cudaMemcpy(x, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+    NL_LAUNCH(axpb, 2, 32, 0, y, x, 2.f, 1.f, n);
+    CUDA_CHECK(cudaEventRecord(fork, s));
+    CUDA_CHECK(cudaStreamWaitEvent(side, fork, 0));
+    cudaStreamCaptureStatus st{};
+    CUDA_CHECK(cudaStreamIsCapturing(side, &st));
+    CHECK(st == cudaStreamCaptureStatusActive);  // the side stream joined the capture
+    CHECK(emu::launch("axpb", axpb, dim3(2), dim3(32), 0, side, z, y, 3.f, 0.f, n) == cudaSuccess);
+    if (racy) {
+      NL_LAUNCH(axpb, 2, 32, 0, y, y, 10.f, 0.f, n);
+    } else {
+      NL_LAUNCH(axpb, 2, 32, 0, w, y, 5.f, 0.f, n);
+    }
+    if (joined) {
+      CUDA_CHECK(cudaEventRecord(join, side));
+      CUDA_CHECK(cudaStreamWaitEvent(s, join, 0));
+    }
+    NL_LAUNCH(axpb, 2, 32, 0, x, z, 1.f, 1.f, n);
+    cudaGraph_t g = nullptr;
+    const cudaError_t e = cudaStreamEndCapture(s, &g);
+    CUDA_CHECK(cudaStreamIsCapturing(side, &st));
+    CHECK(st == cudaStreamCaptureStatusNone);  // the end of the capture ends the side stream's part in it
+    return std::pair{e, g};
+  };
+  const auto replay = [&](cudaGraph_t g, emu::GraphOrder o) {
+    CUDA_CHECK(cudaMemcpy(x, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+    emu::set_graph_order(o);
+    cudaGraphExec_t e = nullptr;
+    CUDA_CHECK(cudaGraphInstantiate(&e, g, 0));
+    CUDA_CHECK(cudaGraphLaunch(e, s));
+    CUDA_CHECK(cudaGraphExecDestroy(e));
+    emu::set_graph_order(emu::GraphOrder::capture);
+    return std::pair{host(x, n)[3], host(z, n)[3]};
+  };
+  using O = emu::GraphOrder;
+  auto [ok, g] = capture(false, true);
+  REQUIRE(ok == cudaSuccess);
+  std::size_t nodes = 0;
+  CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &nodes));
+  CHECK(nodes == 4);  // the events add dependencies, not nodes
+  for (O o : {O::capture, O::origin_first, O::branches_first}) CHECK(replay(g, o) == std::pair{22.f, 21.f});
+  CUDA_CHECK(cudaGraphDestroy(g));
+  // The origin overwrites y while the branch may still read it: the orders disagree.
+  auto [ok2, racy] = capture(true, true);
+  REQUIRE(ok2 == cudaSuccess);
+  CHECK(replay(racy, O::capture).second == 21.f);
+  CHECK(replay(racy, O::branches_first).second == 21.f);
+  CHECK(replay(racy, O::origin_first).second == 210.f);  // the branch ran after y = 10y
+  CUDA_CHECK(cudaGraphDestroy(racy));
+  // A branch not joined back fails the capture, as on a GPU.
+  auto [bad, none] = capture(false, false);
+  CHECK(bad == cudaErrorStreamCaptureUnjoined);
+  CHECK(none == nullptr);
+  cudaDeviceReset();
+  // A capturing stream cannot wait on work outside its capture; nor can the joined stream end it.
+  CUDA_CHECK(cudaEventRecord(join, side));
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+  CHECK(cudaStreamWaitEvent(s, join, 0) == cudaErrorStreamCaptureIsolation);
+  cudaGraph_t g3 = nullptr;
+  CHECK(cudaStreamEndCapture(s, &g3) == cudaErrorStreamCaptureInvalidated);
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
+  CUDA_CHECK(cudaEventRecord(fork, s));
+  CUDA_CHECK(cudaStreamWaitEvent(side, fork, 0));
+  CHECK(cudaStreamEndCapture(side, &g3) == cudaErrorInvalidValue);
+  CUDA_CHECK(cudaStreamEndCapture(s, &g3));  // (nothing was forked: nothing to join)
+  CUDA_CHECK(cudaGraphDestroy(g3));
+  cudaDeviceReset();
+  CUDA_CHECK(cudaEventDestroy(fork));
+  CUDA_CHECK(cudaEventDestroy(join));
+  CUDA_CHECK(cudaStreamDestroy(side));
+  for (float* p : {x, y, z, w}) cudaFree(p);
 }
 
 TEST_CASE("emulator: what a GPU refuses during a capture invalidates it", "[cuda-emu]") {

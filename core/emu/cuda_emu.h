@@ -9,8 +9,11 @@
 // every call returns the cudaError_t that CUDA would. The last error is per host thread and kernel
 // faults are sticky, as on a GPU. Work
 // runs in the order it is issued, whatever its stream; streams exist for stream capture (CUDA
-// Graphs): while a stream captures, its launches, memsets and copies become the graph's nodes
-// instead of running, and a graph launch runs them in capture order. What would break a capture
+// Graphs, core/emu/streams.cpp): while a stream captures, its launches, memsets and copies become
+// the graph's nodes instead of running, each depending on its stream's previous node and on what
+// the stream waited for through events (so a capture may fork to other streams and join back), and
+// a graph launch runs them in capture order or in another order those dependencies allow
+// (set_graph_order), as a GPU may run a graph's branches in any such order. What would break a capture
 // on a GPU breaks it here: work on the legacy stream (nullptr), a synchronizing call, cudaMalloc
 // outside the relaxed mode; the capture is then invalidated and cudaStreamEndCapture fails.
 //
@@ -90,9 +93,10 @@ void device_fault(const std::string& what, std::source_location where);
 // and one at a time (from any number of host threads).
 int run_kernel(const char* name, const void* fn, dim3 grid, dim3 block, std::size_t shmem, void (*body)(void*),
                void* arg);
-// Work issued to `stream` (core/emu/runtime.cpp): runs `work` now, or, while the stream captures,
-// stores it as the graph's next node and returns cudaSuccess. Work on the legacy stream (nullptr)
-// while a capture is active invalidates it (cudaErrorStreamCaptureImplicit), as on a GPU.
+// Work issued to `stream` (core/emu/streams.cpp): runs `work` now, or, while the stream captures,
+// stores it as a node of the capture's graph, depending on the stream's previous node (and on what
+// the stream waited for through events), and returns cudaSuccess. Work on the legacy stream
+// (nullptr) while a capture is active invalidates it (cudaErrorStreamCaptureImplicit), as on a GPU.
 int issue(cudaStream_t stream, std::function<int()> work);
 
 // Thread and block order between barriers: forward (0, 1, 2, ...) or reversed. Tests run kernels in
@@ -190,6 +194,8 @@ enum cudaError : int {
   cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnjoined = 904,
+  cudaErrorStreamCaptureIsolation = 905,
   cudaErrorStreamCaptureImplicit = 906,
 };
 using cudaError_t = cudaError;
@@ -270,6 +276,11 @@ cudaError_t cudaPeekAtLastError();
 const char* cudaGetErrorString(cudaError_t e);
 const char* cudaGetErrorName(cudaError_t e);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
+constexpr unsigned cudaEventDefault = 0, cudaEventDisableTiming = 2;
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags);
+// The stream's later work waits for the work before the event's last record. In a capture, the
+// event's record carries the capture's dependencies: a stream that waits on it joins the capture.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t e, unsigned flags = 0);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
@@ -294,4 +305,20 @@ void set_error(cudaError_t e, const char* detail, bool sticky);
 constexpr std::size_t kStaticSharedLimit = 48 * 1024, kDynamicSharedDefault = 48 * 1024,
                       kSharedOptinLimit = 227 * 1024;
 std::size_t max_dynamic_shared(const void* fn);
+// For the runtime's synchronous calls (core/emu/runtime.cpp): whether any stream captures; whether
+// a wait on s would wait for captured work (s captures, or s is the legacy stream during a capture);
+// breaking every capture under way with error e; cudaMalloc's check (only the relaxed mode allows it).
+bool capture_active();
+bool waits_on_capture(cudaStream_t s);
+cudaError_t break_captures(cudaError_t e, const std::string& why);
+cudaError_t malloc_breaks_capture();
+// The order in which a graph launch runs the nodes: the order they were captured in (default), or
+// another order the graph's dependencies allow — the origin stream's nodes first, each branch node
+// as late as the nodes that depend on it allow, or branch nodes first, each as early as its own
+// dependencies allow. A GPU may run branches in any such order; tests replay a graph in all three
+// and require the same bits, so a missing fork or join between streams shows.
+enum class GraphOrder { capture, origin_first, branches_first };
+void set_graph_order(GraphOrder o);
+// Nodes captured so far on streams that joined a capture (its branches), over all captures.
+int64_t branch_nodes_captured();
 }  // namespace normlab::emu

@@ -1,6 +1,7 @@
-// The host half of the CUDA emulator (see core/emu/cuda_emu.h): device memory, copies, errors,
-// events and the device's description. Every allocation is tracked, so a copy that leaves a live
-// allocation fails with cudaErrorInvalidValue, as CUDA's would (or as compute-sanitizer reports).
+// The host half of the CUDA emulator (see core/emu/cuda_emu.h): device memory, copies, errors
+// and the device's description (streams, events and graphs: core/emu/streams.cpp). Every
+// allocation is tracked, so a copy that leaves a live allocation fails with cudaErrorInvalidValue,
+// as CUDA's would (or as compute-sanitizer reports).
 #include <unistd.h>
 
 #include <atomic>
@@ -48,45 +49,6 @@ std::string hex(const void* p) {
   return b;
 }
 
-}  // namespace
-}  // namespace normlab::emu
-
-// Streams run their work when it is issued; one that captures keeps it as the graph's nodes.
-struct CUstream_st {
-  bool capturing = false, invalidated = false;
-  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
-  std::vector<std::function<int()>> nodes;
-};
-struct CUgraph_st {
-  std::vector<std::function<int()>> nodes;
-};
-struct CUgraphExec_st {
-  std::vector<std::function<int()>> nodes;
-};
-
-namespace normlab::emu {
-namespace {
-
-std::mutex capture_mu;                 // guards the streams' capture state
-std::vector<CUstream_st*> capturing;   // the streams capturing now
-
-// Breaks every capture under way, as the GPU does when work reaches a stream that a capture cannot
-// see (the legacy stream) or a call waits for the device; returns e with the reason.
-void invalidate_captures_locked() {  // capture_mu held
-  for (CUstream_st* s : capturing) s->invalidated = true;
-}
-cudaError_t break_captures(cudaError_t e, const std::string& why) {
-  {
-    std::lock_guard<std::mutex> lock(capture_mu);
-    invalidate_captures_locked();
-  }
-  return fail(e, why + " (the capture is invalidated)");
-}
-bool capture_active() {
-  std::lock_guard<std::mutex> lock(capture_mu);
-  return !capturing.empty();
-}
-
 // A copy's device side must lie inside one live allocation.
 cudaError_t check_range(const char* call, const void* p, std::size_t bytes, const char* side) {
   if (inside(p, bytes)) return cudaSuccess;
@@ -95,19 +57,6 @@ cudaError_t check_range(const char* call, const void* p, std::size_t bytes, cons
 }
 
 }  // namespace
-
-int issue(cudaStream_t s, std::function<int()> work) {
-  {
-    std::lock_guard<std::mutex> lock(capture_mu);
-    if (s && s->capturing) {
-      if (!s->invalidated) s->nodes.push_back(std::move(work));
-      return cudaSuccess;
-    }
-  }
-  if (!s && capture_active())
-    return break_captures(cudaErrorStreamCaptureImplicit, "work on the legacy stream while a stream captures");
-  return work();
-}
 
 void set_error(cudaError_t e, const char* detail, bool is_sticky) {
   // (called with or without mu held by the two halves; the scheduler never holds it)
@@ -174,17 +123,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
 
 cudaError_t cudaMalloc(void** p, std::size_t bytes) {
   *p = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(capture_mu);
-    bool unsafe = false;
-    for (CUstream_st* s : capturing) unsafe = unsafe || s->mode != cudaStreamCaptureModeRelaxed;
-    if (unsafe) {  // (under the lock that read the modes: break_captures would take it again)
-      invalidate_captures_locked();
-      return fail(cudaErrorStreamCaptureUnsupported,
-                  "cudaMalloc during a stream capture that is not in cudaStreamCaptureModeRelaxed (the capture is "
-                  "invalidated)");
-    }
-  }
+  if (const cudaError_t e = malloc_breaks_capture(); e != cudaSuccess) return e;
   if (bytes == 0) bytes = 1;
   void* q = nullptr;
   // Exactly `bytes`: under AddressSanitizer the first byte past the end is already poisoned.
@@ -232,13 +171,6 @@ cudaError_t set_now(void* p, int value, std::size_t bytes) {
   std::memset(p, value, bytes);
   return cudaSuccess;
 }
-bool is_capturing(cudaStream_t s) {
-  std::lock_guard<std::mutex> lock(capture_mu);
-  return s && s->capturing;
-}
-// Whether a wait on s would wait on captured work: s captures, or s is the legacy stream (which
-// waits for every blocking stream) while some stream captures.
-bool waits_on_capture(cudaStream_t s) { return is_capturing(s) || (!s && capture_active()); }
 }  // namespace
 
 // The synchronous calls run on the legacy stream and wait: never during a capture.
@@ -247,7 +179,8 @@ cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpy
   return copy_now(dst, src, bytes, kind);
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (kind != cudaMemcpyDeviceToDevice && is_capturing(stream))  // (host memory the graph would read later)
+  // (host memory the graph would read later)
+  if (kind != cudaMemcpyDeviceToDevice && stream && waits_on_capture(stream))
     return break_captures(cudaErrorStreamCaptureUnsupported,
                           "cudaMemcpyAsync: the emulator captures device-to-device copies only");
   return static_cast<cudaError_t>(issue(stream, [=] { return copy_now(dst, src, bytes, kind); }));
@@ -271,78 +204,6 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   return sticky;
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t* s) {
-  *s = new CUstream_st;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  if (!s) return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: null stream");
-  if (is_capturing(s)) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamDestroy: the stream is capturing");
-  delete s;
-  return cudaSuccess;
-}
-cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
-  if (!s) return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the legacy stream cannot capture");
-  std::lock_guard<std::mutex> lock(capture_mu);
-  if (s->capturing) return fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: the stream captures already");
-  s->capturing = true;
-  s->invalidated = false;
-  s->mode = mode;
-  s->nodes.clear();
-  capturing.push_back(s);
-  return cudaSuccess;
-}
-cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
-  *graph = nullptr;
-  bool invalidated = false;
-  std::vector<std::function<int()>> nodes;
-  {
-    std::lock_guard<std::mutex> lock(capture_mu);
-    if (!s || !s->capturing) return fail(cudaErrorInvalidValue, "cudaStreamEndCapture: the stream is not capturing");
-    s->capturing = false;
-    invalidated = s->invalidated;
-    nodes.swap(s->nodes);
-    std::erase(capturing, s);
-  }
-  if (invalidated)
-    return fail(cudaErrorStreamCaptureInvalidated, "cudaStreamEndCapture: the capture was invalidated (above)");
-  *graph = new CUgraph_st{std::move(nodes)};
-  return cudaSuccess;
-}
-cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
-  std::lock_guard<std::mutex> lock(capture_mu);
-  *status = !s || !s->capturing ? cudaStreamCaptureStatusNone
-            : s->invalidated    ? cudaStreamCaptureStatusInvalidated
-                                : cudaStreamCaptureStatusActive;
-  return cudaSuccess;
-}
-cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, std::size_t* count) {
-  if (!graph || nodes) return fail(cudaErrorInvalidValue, "cudaGraphGetNodes: the emulator gives the count only");
-  *count = graph->nodes.size();
-  return cudaSuccess;
-}
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
-  if (!graph) return fail(cudaErrorInvalidValue, "cudaGraphInstantiate: null graph");
-  *exec = new CUgraphExec_st{graph->nodes};
-  return cudaSuccess;
-}
-// The nodes run in the order they were captured (the stream's order); the first error stops it.
-cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
-  if (!exec) return fail(cudaErrorInvalidValue, "cudaGraphLaunch: null graph");
-  return static_cast<cudaError_t>(issue(stream, [exec] {
-    for (auto& node : exec->nodes)
-      if (const int e = node(); e != cudaSuccess) return e;
-    return int(cudaSuccess);
-  }));
-}
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
-  delete exec;
-  return cudaSuccess;
-}
-cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
-  delete graph;
-  return cudaSuccess;
-}
 cudaError_t cudaDeviceReset() {
   std::lock_guard<std::mutex> lock(sticky_mu);
   last = sticky = cudaSuccess;
@@ -374,6 +235,8 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
+    case cudaErrorStreamCaptureIsolation: return "cudaErrorStreamCaptureIsolation";
     case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
   }
   return "cudaErrorUnknown";
@@ -394,42 +257,13 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorLaunchFailure: base = "unspecified launch failure"; break;
     case cudaErrorStreamCaptureUnsupported: base = "operation not permitted when stream is capturing"; break;
     case cudaErrorStreamCaptureInvalidated: base = "operation failed due to a previous error during capture"; break;
+    case cudaErrorStreamCaptureUnjoined: base = "capture sequence contains a fork that was not joined to the primary stream"; break;
+    case cudaErrorStreamCaptureIsolation: base = "dependency created on uncaptured work in another stream"; break;
     case cudaErrorStreamCaptureImplicit: base = "operation would make the legacy stream depend on a capturing blocking stream"; break;
   }
   const std::string& d = e == sticky ? detail_of_sticky : detail_of_last;
   s = d.empty() ? std::string(base) : std::string(base) + " [" + d + "]";
   return s.c_str();
-}
-
-struct CUevent_st {
-  std::chrono::steady_clock::time_point t;
-  bool recorded = false;
-};
-
-cudaError_t cudaEventCreate(cudaEvent_t* e) {
-  *e = new CUevent_st;
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  delete e;
-  return cudaSuccess;
-}
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-  if (!e) return fail(cudaErrorInvalidResourceHandle, "cudaEventRecord: null event");
-  if (waits_on_capture(s))
-    return break_captures(cudaErrorStreamCaptureUnsupported, "cudaEventRecord: the emulator captures no events");
-  e->t = std::chrono::steady_clock::now();
-  e->recorded = true;
-  return cudaSuccess;
-}
-cudaError_t cudaEventSynchronize(cudaEvent_t e) {
-  return e ? cudaSuccess : fail(cudaErrorInvalidResourceHandle, "cudaEventSynchronize: null event");
-}
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
-  if (!a || !b || !a->recorded || !b->recorded)
-    return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: an event was never recorded");
-  *ms = std::chrono::duration<float, std::milli>(b->t - a->t).count();
-  return cudaSuccess;
 }
 
 cudaError_t cudaFuncSetAttributeRaw(const void* fn, cudaFuncAttribute attr, int value) {
