@@ -50,6 +50,7 @@ namespace normlab {
 // legacy one, so that it can be captured into a CUDA Graph (CudaGraph, core/device.h), and one per
 // host thread, so that threads training side by side run side by side on the GPU. It is a blocking
 // stream: a synchronous call on the legacy stream (cudaMemcpy, cudaMemset) still waits for it.
+// Inside a CudaBranch (core/device.h) it is the thread's side stream instead.
 cudaStream_t cuda_stream();
 
 inline bool cuda_capturing() {

@@ -21,6 +21,18 @@
 // allocator keeps every block the capture allocated or released out of the free lists: a tensor
 // that dies during or after the capture does not hand its memory to another. Inside a capture
 // nothing may wait for the device or copy from the host (the capture fails with the CUDA error).
+//
+// Branches (CudaBranch below): each host thread has a main stream and a side stream. Work that the
+// next ops do not need — a layer's weight gradient, read only by the optimizer after the backward
+// pass — may run on the side stream beside the main stream's work: a CudaBranch makes the side
+// stream wait for everything issued so far on the main stream, and while it lives cuda_stream() is
+// the side stream (kernels, fills, copies and allocations go there). cuda_join_branch() makes the
+// main stream wait for everything issued on the side stream so far. Captured, the two streams are
+// one graph with parallel branches (the fork and join are dependencies, not nodes). A tensor that a
+// branch reads must live until the join: its memory goes back to the main stream's free list when it
+// dies, and the main stream may reuse it at once (Tape::backward joins before it releases the
+// tensors its backward closures hold). Off unless set_cuda_branches(true) (mnist_norm
+// --cuda-branches); the bits are the same either way, since the same kernels run on the same data.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +63,25 @@ struct CudaMemoryStats {
   std::size_t in_use = 0;    // bytes handed out and not yet released
 };
 CudaMemoryStats cuda_memory_stats();
+
+// Whether layers should put their side work on branches (process-wide; false by default).
+void set_cuda_branches(bool on);
+bool cuda_branches();
+// While it lives, with on = true, this thread's CUDA work runs on its side stream, which first
+// waits for the main stream's work so far. on = false: does nothing (the CPU, or branches off).
+// Not nested; not around a CudaGraph::capture.
+class CudaBranch {
+ public:
+  explicit CudaBranch(bool on);
+  ~CudaBranch();
+  CudaBranch(const CudaBranch&) = delete;
+  CudaBranch& operator=(const CudaBranch&) = delete;
+
+ private:
+  bool on_;
+};
+// The main stream waits for the side stream's work so far; nothing when no branch ran since the last join.
+void cuda_join_branch();
 
 class CudaGraph {
  public:

@@ -2,6 +2,7 @@
 // allocator (free lists keyed by rounded size; blocks are reused, never cudaFree'd while the
 // program runs), the backend's stream and CUDA Graphs.
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -189,15 +190,62 @@ std::size_t cuda_l2_bytes() {
 void* cuda_alloc(std::size_t bytes) { return allocator().alloc(bytes); }
 void cuda_release(void* p) { allocator().release(p); }
 
-// One per host thread, never destroyed (its blocks stay cached under it): the training of a study
-// with --jobs runs each worker thread's runs on the worker's stream, side by side on the GPU.
-cudaStream_t cuda_stream() {
-  thread_local cudaStream_t s = [] {
-    cudaStream_t c = nullptr;
-    CUDA_CHECK(cudaStreamCreate(&c));
-    return c;
-  }();
+// Two per host thread, never destroyed (their blocks stay cached under them): the main stream, and
+// the side stream of branches (CudaBranch). The training of a study with --jobs runs each worker
+// thread's runs on the worker's streams, side by side on the GPU.
+namespace {
+cudaStream_t new_stream() {
+  cudaStream_t c = nullptr;
+  CUDA_CHECK(cudaStreamCreate(&c));
+  return c;
+}
+cudaEvent_t new_event() {
+  cudaEvent_t e = nullptr;
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return e;
+}
+cudaStream_t main_stream() {
+  thread_local cudaStream_t s = new_stream();
   return s;
+}
+struct Branches {
+  cudaStream_t side = new_stream();
+  cudaEvent_t fork = new_event(), join = new_event();
+};
+Branches& branches() {
+  thread_local Branches b;
+  return b;
+}
+// (plain flags, so that cuda_stream() and a join with nothing to join touch no CUDA object: a CPU
+// training calls cuda_join_branch() at every backward pass)
+thread_local bool t_in_branch = false;  // a CudaBranch lives: cuda_stream() is the side stream
+thread_local bool t_pending = false;    // the side stream has work the main stream has not joined
+std::atomic<bool> g_branches{false};
+}  // namespace
+
+cudaStream_t cuda_stream() { return t_in_branch ? branches().side : main_stream(); }
+
+void set_cuda_branches(bool on) { g_branches = on; }
+bool cuda_branches() { return g_branches; }
+
+CudaBranch::CudaBranch(bool on) : on_(on) {
+  if (!on_) return;
+  NL_CHECK(!t_in_branch, "CudaBranch: branches do not nest");
+  Branches& b = branches();
+  CUDA_CHECK(cudaEventRecord(b.fork, main_stream()));
+  CUDA_CHECK(cudaStreamWaitEvent(b.side, b.fork, 0));
+  t_in_branch = t_pending = true;
+}
+CudaBranch::~CudaBranch() {
+  if (on_) t_in_branch = false;
+}
+void cuda_join_branch() {
+  NL_CHECK(!t_in_branch, "cuda_join_branch inside a CudaBranch");
+  if (!t_pending) return;
+  Branches& b = branches();
+  CUDA_CHECK(cudaEventRecord(b.join, b.side));
+  CUDA_CHECK(cudaStreamWaitEvent(main_stream(), b.join, 0));
+  t_pending = false;
 }
 
 void cuda_copy(void* dst, const void* src, std::size_t bytes, bool dst_device, bool src_device) {
@@ -241,7 +289,9 @@ void CudaGraph::reset() {
 }
 
 void CudaGraph::capture(const std::function<void()>& fn) {
+  NL_CHECK(!t_in_branch, "CudaGraph::capture inside a CudaBranch");
   reset();
+  cuda_join_branch();  // side work from before the capture stays outside it, ordered before its replays
   cudaStream_t s = cuda_stream();
   pool_ = allocator().begin_capture();
   // Relaxed: the allocator may call cudaMalloc inside the capture (its blocks then stay with the graph).

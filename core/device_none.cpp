@@ -22,6 +22,15 @@ void cuda_release(void*) {}
 void cuda_copy(void*, const void*, std::size_t, bool, bool) { no_cuda(); }
 void cuda_memset_zero(void*, std::size_t) { no_cuda(); }
 CudaMemoryStats cuda_memory_stats() { return {}; }
+void set_cuda_branches(bool on) {
+  if (on) no_cuda();
+}
+bool cuda_branches() { return false; }
+CudaBranch::CudaBranch(bool on) : on_(on) {
+  if (on_) no_cuda();
+}
+CudaBranch::~CudaBranch() = default;
+void cuda_join_branch() {}
 CudaGraph::~CudaGraph() = default;
 void CudaGraph::capture(const std::function<void()>&) { no_cuda(); }
 void CudaGraph::replay() { no_cuda(); }

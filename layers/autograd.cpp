@@ -1,5 +1,6 @@
 #include "layers/autograd.h"
 
+#include "core/device.h"
 #include "kernels/add.h"
 
 namespace normlab {
@@ -43,6 +44,9 @@ void Tape::record(std::function<void()> backward_fn) { ops_.push_back(std::move(
 
 void Tape::backward() {
   for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) (*it)();
+  // Work the closures put on a CUDA branch (core/device.h) may still read the tensors they hold:
+  // the main stream waits for it before they are released (and before the optimizer reads it).
+  cuda_join_branch();
   ops_.clear();
 }
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/device.h"
 #include "kernels/conv2d.h"
 
 namespace normlab {
@@ -36,7 +37,12 @@ Var Conv2d::forward(const Var& x, Context& ctx) {
   ops::conv2d_forward(y->value, x->value, weight->value, bias ? bias->value : Tensor(), pad_);
   if (ctx.tape) {
     ctx.tape->record([x, y, w = weight, b = bias, pad = pad_] {
-      ops::conv2d_backward_weight(w->grad, b ? &b->grad : nullptr, y->grad, x->value, pad);
+      {  // nothing before the optimizer reads dw and db: with --cuda-branches they are computed on the
+         // side stream, beside the data gradient and the layers below (x and dy live until the join
+         // at the end of the backward pass, in the tape's closures)
+        CudaBranch branch(x->value.device() == Device::cuda && cuda_branches());
+        ops::conv2d_backward_weight(w->grad, b ? &b->grad : nullptr, y->grad, x->value, pad);
+      }
       if (x->requires_grad)
         add_grad(*x, [&](Tensor& dx) { ops::conv2d_backward_data(dx, y->grad, w->value, pad); });
     });

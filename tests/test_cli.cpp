@@ -67,6 +67,7 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
   if (!normlab::cuda_available())  // with a GPU, --device cuda trains (tests/train_cuda_smoke checks that)
     expect_error("--device cuda", "--device cuda: no usable GPU");
   expect_error("--device tpu", "--device must be cpu or cuda");
+  expect_error("--cuda-branches true", "--cuda-branches puts work on a second CUDA stream: use it with --device cuda");
   expect_error("--no-such-flag", "no-such-flag");
   expect_error("--arch 8,x", "--arch: architecture item 'x' in '8,x' is not N, Np, tN or m");
   expect_error("--arch t8,m", "--arch: architecture 't8,m' has no 3x3 block");

@@ -7,7 +7,8 @@
 // bits: on a GPU that is determinism; under the emulator the second run resumes the threads and
 // blocks in the reverse order between barriers, so a race shows up as a difference.
 // CUDA Graphs: a captured training step replayed gives the bits of the same steps launched op by op,
-// and the memory a graph replays is kept from other tensors while the graph lives.
+// with and without the weight gradients on a second stream (branches), and the memory a graph
+// replays is kept from other tensors while the graph lives.
 // Without a usable GPU (and no emulator) this program prints SKIPPED and exits 77.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
@@ -358,6 +359,31 @@ std::vector<double> two_steps(Norm norm, bool graph, int replays = 2) {
     for (double x : t->to_vector()) all.push_back(x);
   return all;
 }
+
+// BN's two steps replayed as a graph on one host thread while GN's run op by op on another.
+std::pair<std::vector<double>, std::vector<double>> two_threads() {
+  std::vector<double> a, b;
+  std::exception_ptr ea, eb;
+  std::thread ta([&] {
+    try {
+      a = two_steps(Norm::bn, true);
+    } catch (...) {
+      ea = std::current_exception();
+    }
+  });
+  std::thread tb([&] {
+    try {
+      b = two_steps(Norm::gn, false);
+    } catch (...) {
+      eb = std::current_exception();
+    }
+  });
+  ta.join();
+  tb.join();
+  if (ea) std::rethrow_exception(ea);
+  if (eb) std::rethrow_exception(eb);
+  return {a, b};
+}
 }  // namespace
 
 TEST_CASE("cuda graphs: a training step captured and replayed gives the bits of the steps launched one by one",
@@ -369,6 +395,45 @@ TEST_CASE("cuda graphs: a training step captured and replayed gives the bits of 
     CHECK(!same_bits(replayed, two_steps(spec.norm, true, 1)));  // the second replay did a second step
     CHECK(replayed[2] == 2);                                      // the counter: s = 2, b = 2
   }
+}
+
+// Weight gradients on the side stream (--cuda-branches, core/device.h): the bits of one stream, op
+// by op and captured. On the emulator the captured step is replayed in every order a GPU may run its
+// branches in (the origin's nodes first: each weight gradient as late as the join allows; the branch
+// first: each as early as its fork allows), so a missing fork or join, or a tensor the main stream
+// overwrites while a branch still reads it, gives other bits.
+TEST_CASE("cuda branches: weight gradients on a second stream give the bits of one stream, op by op and replayed",
+          "[cuda][graph]") {
+  struct Branches {
+    explicit Branches(bool on) { set_cuda_branches(on); }
+    ~Branches() { set_cuda_branches(false); }
+  };
+  for (const NormSpec& spec : norm_table()) {
+    INFO(spec.name);
+    const auto plain = two_steps(spec.norm, false);
+    Branches on(true);
+    CHECK(same_bits(plain, two_steps(spec.norm, false)));
+#ifdef NORMLAB_CUDA_EMULATE
+    for (auto o : {emu::GraphOrder::capture, emu::GraphOrder::origin_first, emu::GraphOrder::branches_first}) {
+      INFO("replay order " << int(o));
+      emu::set_graph_order(o);
+      const int64_t before = emu::branch_nodes_captured();
+      const auto replayed = two_steps(spec.norm, true);
+      emu::set_graph_order(emu::GraphOrder::capture);
+      CHECK(same_bits(plain, replayed));
+      // the model's 8 convolutions: at least a partial-sum and a finishing kernel each on the branch
+      CHECK(emu::branch_nodes_captured() - before >= 16);
+    }
+#else
+    CHECK(same_bits(plain, two_steps(spec.norm, true)));
+#endif
+  }
+  // Two host threads, each with its own main and side stream: one replays its graph, one launches op by op.
+  const auto bn = two_steps(Norm::bn, true), gn = two_steps(Norm::gn, true);
+  Branches on(true);
+  const auto [a, b] = two_threads();
+  CHECK(same_bits(a, bn));
+  CHECK(same_bits(b, gn));
 }
 
 TEST_CASE("cuda graphs: the memory a graph replays is kept from other tensors until it is reset", "[cuda][graph]") {
@@ -403,26 +468,7 @@ TEST_CASE("cuda graphs: a copy from the host cannot be captured; the capture fai
 TEST_CASE("cuda graphs: two host threads train side by side, each on its own stream, with the bits of one after "
           "the other", "[cuda][graph]") {
   const auto bn = two_steps(Norm::bn, true), gn = two_steps(Norm::gn, true);
-  std::vector<double> a, b;
-  std::exception_ptr ea, eb;
-  std::thread ta([&] {
-    try {
-      a = two_steps(Norm::bn, true);
-    } catch (...) {
-      ea = std::current_exception();
-    }
-  });
-  std::thread tb([&] {
-    try {
-      b = two_steps(Norm::gn, false);  // one thread replays a graph while the other launches op by op
-    } catch (...) {
-      eb = std::current_exception();
-    }
-  });
-  ta.join();
-  tb.join();
-  if (ea) std::rethrow_exception(ea);
-  if (eb) std::rethrow_exception(eb);
+  const auto [a, b] = two_threads();  // one thread replays a graph while the other launches op by op
   CHECK(same_bits(a, bn));
   CHECK(same_bits(b, gn));
 }

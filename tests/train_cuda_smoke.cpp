@@ -2,7 +2,8 @@
 // epochs at batch 32, each norm (BN, GN, LN) must exceed 90% test accuracy; the BN run is made twice
 // and its metrics.csv (losses to 6 decimals, accuracies) must be identical: same seed, same bits on
 // the same GPU; and a third time with --cuda-graph false (every step launched op by op instead of
-// the captured step replayed), which must give those bits too. Reports SKIPPED (exit 77) without a
+// the captured step replayed), and a fourth with --cuda-branches (the convolutions' weight
+// gradients on a second stream), which must give those bits too. Reports SKIPPED (exit 77) without a
 // usable GPU or without $MNIST_DIR, never passed.
 // Why three epochs: with one, the one-cycle schedule is still warming up for most of the run and GN
 // and LN end at 84-91% (H100 2026-11-27: BN 96.50, GN 88.29, LN 91.13; CPU: 96.32, 89.05, 84.78);
@@ -20,7 +21,7 @@
 // trained side by side (--jobs 2), must give the same files, byte for byte (model.ckpt,
 // misclassified.csv, metrics but the seconds); and BN for 3 epochs with evaluation batches of 8,
 // with and without graphs, the same files too (the short batch's and the evaluation's graphs
-// replayed across epochs).
+// replayed across epochs); and BN with --cuda-branches, the same files as without.
 #include <unistd.h>
 
 #include <cmath>
@@ -118,8 +119,14 @@ int emulated(const std::string& dir, const fs::path& out) {
                     same_files(out / "gn" / "cuda", out / "jobs" / "gn-s1");
   std::printf("bn, gn side by side (--jobs 2) vs one at a time: %s\n",
               jobs ? "the same files, byte for byte" : "DIFFERENT results");
+  // The convolutions' weight gradients on a second stream (--cuda-branches): the captured step forks
+  // and joins; the same kernels on the same data.
+  if (run("--norm bn --device cuda --cuda-branches true" + common + (out / "branches").string()) != 0) return 1;
+  const bool branches = same_files(out / "bn" / "cuda", out / "branches");
+  std::printf("bn with the weight gradients on a second stream (--cuda-branches) vs one stream: %s\n",
+              branches ? "the same files, byte for byte" : "DIFFERENT results");
   fs::remove_all(out);
-  return ok && eager && more && jobs ? 0 : 1;
+  return ok && eager && more && jobs && branches ? 0 : 1;
 }
 #endif
 }  // namespace
@@ -172,6 +179,12 @@ int main() {
                           slurp(out / "bn" / "model.ckpt") == slurp(out / "bn-eager" / "model.ckpt");
   std::printf("BN with every step launched op by op (--cuda-graph false): %s\n",
               eager_same ? "the graph's bits" : "DIFFERENT results");
+  if (run("--norm bn --cuda-branches true" + common + " --out " + (out / "bn-branches").string()) != 0) return 1;
+  const bool branches_same = normlab::test::strip_last_column(a) ==
+                                 normlab::test::strip_last_column(slurp(out / "bn-branches" / "metrics.csv")) &&
+                             slurp(out / "bn" / "model.ckpt") == slurp(out / "bn-branches" / "model.ckpt");
+  std::printf("BN with the weight gradients on a second stream (--cuda-branches): %s\n",
+              branches_same ? "the one stream's bits" : "DIFFERENT results");
   fs::remove_all(out);
-  return ok && same && eager_same ? 0 : 1;
+  return ok && same && eager_same && branches_same ? 0 : 1;
 }

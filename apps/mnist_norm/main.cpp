@@ -105,6 +105,9 @@ void validate(const TrainConfig& c) {
           "--jobs trains runs side by side on the GPU: use it with --device cuda (on the CPU a run already uses "
           "every core)");
   require(c.jobs == 1 || !c.profile, "--profile times one run's ops: use it with --jobs 1");
+  require(!c.cuda_branches || c.device == "cuda",
+          "--cuda-branches puts work on a second CUDA stream: use it with --device cuda");
+  set_cuda_branches(c.cuda_branches);
 }
 
 }  // namespace
@@ -168,6 +171,10 @@ int main(int argc, char** argv) {
   app.add_option("--cuda-graph", cfg.cuda_graph,
                  "with --device cuda: capture a training step once as a CUDA Graph and replay it for every full "
                  "batch (the same bits; off: launch op by op)")
+      ->capture_default_str();
+  app.add_option("--cuda-branches", cfg.cuda_branches,
+                 "with --device cuda: compute each convolution's weight gradient on a second CUDA stream, beside "
+                 "the backward pass's next ops (the same bits; not yet timed on a GPU)")
       ->capture_default_str();
 
   auto* plot = app.add_subcommand("plot", "draw every figure from a run or study folder (no training)");

@@ -40,6 +40,7 @@ struct TrainConfig {
   bool overwrite = false;  // train into a folder that holds a previous run
   bool profile = false;    // per-op times of the training passes: printed and written to profile.csv
   bool cuda_graph = true;  // --device cuda: replay each full batch's step as one CUDA Graph
+  bool cuda_branches = false;  // --device cuda: weight gradients on a second stream (core/device.h)
   int jobs = 1;            // --device cuda: runs of a study trained side by side (threads, streams)
 };
 
