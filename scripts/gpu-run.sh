@@ -5,7 +5,8 @@
 #   scripts/gpu-run.sh                 every step; logs under $OUT (the device tool's folder), else runs/gpu-run
 #   scripts/gpu-run.sh --preflight     only the checks (also useful here: fails clearly without a GPU)
 #   scripts/gpu-run.sh --steps LIST    only the named steps, in this order, LIST a comma list of
-#        tests, sanitizer, profile, study, parallel, repeat, graphs, fusion, bench, ncu, eager, compile
+#        tests, sanitizer, profile, study, parallel, repeat, graphs, branches, fusion, bench, ncu, eager,
+#        compile
 #        (default: all of them)
 # Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1), JOBS
 # (runs side by side in the parallel step, default 15).
@@ -19,12 +20,15 @@
 # runs side by side, --jobs $JOBS: its wall time, and every checkpoint the study's) -> repeat (GN again, same seed: the
 # checkpoint must be byte-identical) -> graphs (BN for 3 epochs with each training step launched op
 # by op, --cuda-graph false, then replayed as a CUDA Graph: epoch seconds of both, and the same
-# checkpoint) -> fusion (BN, GN and LN for 3 epochs on the norms' version 3, the ReLU + dropout
+# checkpoint) -> branches (BN + L1, GN and LN for 3 epochs, graphs on, each with and without
+# --cuda-branches, the weight gradients on a second stream: epoch seconds of both, and the same
+# checkpoint, which is required) -> fusion (BN, GN and LN for 3 epochs on the norms' version 3, the ReLU + dropout
 # composed, NORMLAB_CUDA_VERSIONS, then on version 4, fused, and version 5, fused with float4
 # element-wise passes, and BN on version 6, one kernel each way: epoch seconds of each, and whether
 # the checkpoints are the same) -> bench
-# (bench_kernels) -> ncu (every kernel's GPU time over a few training steps of a BN run;
-# scripts/ncu-summary.py groups it per step) ->
+# (bench_kernels) -> ncu (every kernel's GPU time over a few training steps of a BN run, caches
+# flushed, then warm; scripts/ncu-summary.py groups it per step; then whole replayed steps as one
+# workload each, with and without --cuda-branches) ->
 # eager, compile (the PyTorch reference on the same model, batch and data on the same GPU).
 # Output (8 files at most, what the device tool brings back): summary.txt, tests.log,
 # sanitizer.log, train.log, runs.tgz (every run folder, the profile, ncu.csv), bench_kernels.log,
@@ -38,7 +42,7 @@ SEEDS=${SEEDS:-1}
 JOBS=${JOBS:-15}
 START=$(date +%s)
 DATA=$B/data/mnist
-ALL=tests,sanitizer,profile,study,parallel,repeat,graphs,fusion,bench,ncu,eager,compile
+ALL=tests,sanitizer,profile,study,parallel,repeat,graphs,branches,fusion,bench,ncu,eager,compile
 STEPS=$ALL
 preflight_only=0
 while [ $# -gt 0 ]; do
@@ -222,6 +226,25 @@ if want graphs; then
     status=1
   fi
 fi
+if want branches; then
+  # Each norm for 3 epochs (seed 1, graphs on) with the convolutions' weight gradients on the main
+  # stream, then on a second stream beside the backward pass (--cuda-branches): the same kernels on
+  # the same data, so the checkpoints must be byte-identical; the epoch seconds say what it is worth.
+  for n in bn gn ln; do
+    l1=(); [ "$n" = bn ] && l1=(--l1 1e-5)
+    for b in false true; do
+      step "branches: $n x 3 epochs, --cuda-branches $b" "$O/train.log" 40 "$B/bin/mnist_norm" --device cuda \
+        --norm "$n" "${l1[@]}" --epochs 3 --cuda-branches "$b" --data "$DATA" --out "$R/branches-$n-$b"
+      [ -f "$R/branches-$n-$b/results.json" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('branches: %s --cuda-branches %-5s mean epoch %.3f s, eval %.3f s, %s graph nodes' % (sys.argv[2], sys.argv[3], j['mean_epoch_seconds'], j['eval_seconds_per_epoch'], j.get('cuda_graph_nodes')))" "$R/branches-$n-$b/results.json" "$n" "$b" >>"$S"
+    done
+    if cmp -s "$R/branches-$n-false/model.ckpt" "$R/branches-$n-true/model.ckpt"; then
+      echo "branches: $n model.ckpt byte-identical with and without --cuda-branches" | tee -a "$S"
+    else
+      echo "branches: $n model.ckpt DIFFERS between --cuda-branches false and true (or a run failed)" | tee -a "$S"
+      status=1
+    fi
+  done
+fi
 if want fusion; then
   # Each norm for 3 epochs (seed 1, graphs on) with the activation composed (version 3), fused
   # (version 4), and fused with its element-wise passes on float4 quads (version 5), and BN on its
@@ -269,6 +292,33 @@ if want ncu; then
     --test-limit 500 --data "$DATA" --out "$R/ncu-run"
   rm -rf "$R/ncu-run"
   [ -f "$R/ncu.csv" ] && python3 scripts/ncu-summary.py "$R/ncu.csv" >>"$S" 2>&1
+  # The same kernels with warm caches (--cache-control none), as a training step meets them: their
+  # sum against the step's wall time in training is the share of the step spent between kernels.
+  step "ncu: the same kernels, caches warm" "$O/train.log" 60 \
+    "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --cache-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 500 --csv \
+    --log-file "$R/ncu-warm.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --cuda-graph false --train-limit 3200 \
+    --test-limit 500 --data "$DATA" --out "$R/ncu-run"
+  rm -rf "$R/ncu-run"
+  [ -f "$R/ncu-warm.csv" ] && { echo "ncu, caches warm:"; python3 scripts/ncu-summary.py "$R/ncu-warm.csv"; } >>"$S" 2>&1
+  # Whole replayed training steps as one workload each (--graph-profiling graph): a step's GPU time
+  # without the host, with the weight gradients on the main stream and on a second one.
+  for b in false true; do
+    step "ncu: whole replayed steps, --cuda-branches $b" "$O/train.log" 60 \
+      "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --graph-profiling graph --clock-control none --cache-control none \
+      --metrics gpu__time_duration.sum --launch-skip 20 --launch-count 40 --csv --log-file "$R/ncu-graph-$b.csv" \
+      "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --cuda-branches "$b" --train-limit 3200 \
+      --test-limit 500 --data "$DATA" --out "$R/ncu-run"
+    rm -rf "$R/ncu-run"
+    [ -f "$R/ncu-graph-$b.csv" ] && python3 -c "
+import csv, sys, statistics
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if not l.startswith('==')) if len(r) > 5]
+head, rows = rows[0], rows[1:]
+name, unit, val = head.index('Kernel Name'), head.index('Metric Unit'), head.index('Metric Value')
+by = {}
+for r in rows: by.setdefault(r[name], []).append((float(r[val].replace(',', '')), r[unit]))
+for k, v in by.items(): print('ncu graph (--cuda-branches %s): %s x%d, median %.1f %s' % (sys.argv[2], k[:60], len(v), statistics.median(x for x, _ in v), v[0][1]))
+" "$R/ncu-graph-$b.csv" "$b" >>"$S" 2>&1
+  done
 fi
 
 P=$O/torch.log
