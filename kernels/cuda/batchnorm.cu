@@ -1,4 +1,4 @@
-// CUDA batch norm, in five versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
+// CUDA batch norm, in seven versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
 // deterministic: no atomics, every sum in a fixed order.
 //
 // Version 1, the plain one: one block per channel reduces over (N, H, W) with block_sum (two passes:
@@ -42,7 +42,17 @@
 // aligned it runs those older kernels. The same expressions per value: version 4's bits.
 //
 // Version 6, each direction in one kernel whose element-wise pass re-reads x (and dy) from L2:
-// kernels/cuda/batchnorm_v6.cu. The pieces versions 2-6 share are in batchnorm_parts.cuh.
+// kernels/cuda/batchnorm_v6.cu. The pieces versions 2-7 share are in batchnorm_parts.cuh.
+//
+// Version 7, version 5 with each finishing stage folded into the element-wise pass that follows it:
+// two kernels each way instead of three. The element-wise pass runs on the partial sums' grid, a
+// block per (channel c, range r); its first warp combines c's partials exactly as version 5's
+// finishing warp does (bn::combine_*_warp, the same order) and derives the coefficients from them by
+// the same expressions, so every block of c holds the same values, and block (c, 0) alone writes
+// what the finishing stage wrote besides (mean, rstd, running statistics; dgamma, dbeta +=). The
+// others read c's 64-128 partials again (about 1 KB each, from L2) instead of waiting for a kernel
+// launch between the two passes. Quads as in version 5 where vec4_ok, else one value per thread.
+// The same values as version 5: its bits on the emulator (tests/test_cuda.cpp).
 #include "core/device.h"
 #include "kernels/batchnorm.h"
 #include "kernels/cuda/activation.cuh"
@@ -257,6 +267,112 @@ __global__ void bn_bwd_dx_v5(float* dx, const float* dy, const float* x, const f
   }
 }
 
+// ---- version 7: the finishing stages folded into the element-wise passes -----------------------
+// Channel c = blockIdx.x's values in samples [n0, n1) of range r = blockIdx.y, one float4 quad per
+// thread (quads) or one value: fn(k) or fn_quad(q).
+template <class Value, class QuadFn>
+__device__ inline void range_pass(int c, int r, int N, int C, int HW, Split rg, bool quads, Value fn, QuadFn fn_quad) {
+  const int n0 = int(r * rg.per), n1 = n0 + int(rg.per) < N ? n0 + int(rg.per) : N;
+  for (int n = n0; n < n1; ++n) {
+    const int64_t off = (int64_t(n) * C + c) * HW;
+    if (quads) {
+      const unsigned q0 = unsigned(off / kVec), HW4 = unsigned(HW / kVec);
+      for (unsigned q = threadIdx.x; q < HW4; q += blockDim.x) fn_quad(q0 + q);
+    } else {
+      for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) fn(off + i);
+    }
+  }
+}
+
+template <bool kAct>
+__global__ void bn_apply_finish_v7(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x,
+                                   const float* part, const float* gamma, const float* beta, int N, int C, int HW,
+                                   Split rg, float eps, float momentum, ActK act, bool quads) {
+  const int c = int(blockIdx.x), r = int(blockIdx.y);
+  NL_SHARED(float, ab, 2);
+  if (threadIdx.x < kWarp) {
+    const MeanM2 st = bn::combine_stats_warp(c, int(threadIdx.x), part, N, C, HW, rg);
+    if (threadIdx.x == 0) {
+      const Affine k = bn::affine(gamma[c], beta[c], st.mean, bn::rstd_of(st.m2, N, HW, eps));
+      ab[0] = k.a;
+      ab[1] = k.b;
+      if (r == 0)
+        bn::write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, nullptr, gamma, beta, N, C, HW, eps, momentum);
+    }
+  }
+  __syncthreads();
+  const float a = ab[0], b = ab[1];
+  const uint64_t seed = kAct ? act_seed(act) : 0;
+  range_pass(
+      c, r, N, C, HW, rg, quads, [&](int64_t k) { y[k] = bn::y_value<kAct>(a, b, x[k], act, seed, k); },
+      [&](unsigned q) { bn::y_quad<kAct>(y, x, q, a, b, act, seed); });
+}
+
+template <bool kAct>
+__global__ void bn_bwd_dx_finish_v7(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                    const float* part, const float* mean, const float* rstd, const float* gamma,
+                                    const float* beta, int N, int C, int HW, Split rg, ActK act, bool quads) {
+  const int c = int(blockIdx.x), r = int(blockIdx.y);
+  NL_SHARED(float, k3, 3);
+  if (threadIdx.x < kWarp) {
+    const bn::Sums sm = bn::combine_bwd_warp(c, int(threadIdx.x), part, C, rg);
+    if (threadIdx.x == 0) {
+      const bn::DxCoef k = bn::dx_coef(sm.dz, sm.dzx, rstd[c], gamma[c], N, HW);
+      k3[0] = k.f;
+      k3[1] = k.fx;
+      k3[2] = k.f0;
+      if (r == 0) {
+        dbeta[c] += sm.dz;
+        dgamma[c] += sm.dzx;
+      }
+    }
+  }
+  __syncthreads();
+  const float f = k3[0], fx = k3[1], f0 = k3[2], mu = mean[c];
+  const Affine ab = kAct ? bn::affine(gamma[c], beta[c], mu, rstd[c]) : Affine{0.f, 0.f};
+  const uint64_t seed = kAct ? act_seed(act) : 0;
+  range_pass(
+      c, r, N, C, HW, rg, quads,
+      [&](int64_t k) { dx[k] = bn::dx_value<kAct>(f, fx, f0, mu, ab, x[k], dy[k], act, seed, k); },
+      [&](unsigned q) { bn::dx_quad<kAct>(dx, dy, x, q, f, fx, f0, mu, ab, act, seed); });
+}
+
+// Version 7's two kernels each way; act: the *_act op (nullptr: the plain one).
+void forward_v7(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x, const float* gamma,
+                const float* beta, int N, int C, int HW, float eps, float momentum, const Activation<float>* act) {
+  const Split rg = bn::ranges(N, C);
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * std::size_t(rg.count) * C * 2));
+  NL_LAUNCH(bn_stats_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, x, N, C, HW, int(rg.per));
+  const ActK a = act ? act_k(*act) : ActK{};
+  const bool quads = vec4_ok(int64_t(N) * C * HW, HW, y, x);
+  if (act)
+    NL_LAUNCH(bn_apply_finish_v7<true>, dim3(C, unsigned(rg.count)), kThreads, 0, y, mean, rstd, rmean, rvar, x, part,
+              gamma, beta, N, C, HW, rg, eps, momentum, a, quads);
+  else
+    NL_LAUNCH(bn_apply_finish_v7<false>, dim3(C, unsigned(rg.count)), kThreads, 0, y, mean, rstd, rmean, rvar, x, part,
+              gamma, beta, N, C, HW, rg, eps, momentum, a, quads);
+  cuda_release(part);  // stream order: a later kernel that reuses it runs after these
+}
+void backward_v7(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                 const float* x, const float* gamma, const float* beta, int N, int C, int HW,
+                 const Activation<float>* act) {
+  const Split rg = bn::ranges(N, C);
+  float* part = static_cast<float*>(cuda_alloc(sizeof(float) * std::size_t(rg.count) * C * 2));
+  const ActK a = act ? act_k(*act) : ActK{};
+  const bool quads = vec4_ok(int64_t(N) * C * HW, HW, dx, dy, x);
+  if (act) {
+    NL_LAUNCH(bn_bwd_partial_act, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C,
+              HW, int(rg.per), a);
+    NL_LAUNCH(bn_bwd_dx_finish_v7<true>, dim3(C, unsigned(rg.count)), kThreads, 0, dx, dgamma, dbeta, dy, x, part, mean,
+              rstd, gamma, beta, N, C, HW, rg, a, quads);
+  } else {
+    NL_LAUNCH(bn_bwd_partial, dim3(C, unsigned(rg.count)), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, int(rg.per));
+    NL_LAUNCH(bn_bwd_dx_finish_v7<false>, dim3(C, unsigned(rg.count)), kThreads, 0, dx, dgamma, dbeta, dy, x, part,
+              mean, rstd, gamma, beta, N, C, HW, rg, a, quads);
+  }
+  cuda_release(part);
+}
+
 // The element-wise passes of versions 2-5 (a plain op: act = nullptr): y = a x + b, then act(y).
 void bn_apply_pass(float* y, const float* x, const float* coef, int N, int C, int HW, const Activation<float>* act) {
   const int64_t n = int64_t(N) * C * HW;
@@ -296,13 +412,16 @@ void bn_bwd_dx_pass(float* dx, const float* dy, const float* x, const float* mea
 bool use_v2() { return kernel_version("batchnorm") >= 2; }
 bool use_v3() { return kernel_version("batchnorm") >= 3; }
 bool use_v4() { return kernel_version("batchnorm") >= 4; }
-bool use_v6() { return kernel_version("batchnorm") >= 6; }
+bool use_v6() { return kernel_version("batchnorm") == 6; }
+bool use_v7() { return kernel_version("batchnorm") >= 7; }
 }  // namespace
 
 template <>
 void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
+  if (use_v7())
+    return forward_v7(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v6())
     return bn::forward_v6(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v2()) {
@@ -333,6 +452,7 @@ void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma,
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
+  if (use_v7()) return backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v2()) {
     const Split rg = bn::ranges(N, C);
@@ -358,6 +478,8 @@ void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, floa
     batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
     return activation_forward_inplace(y, int64_t(N) * C * HW, act);
   }
+  if (use_v7())
+    return forward_v7(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
   if (use_v6())
     return bn::forward_v6(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
   const Split rg = bn::ranges(N, C);
@@ -379,6 +501,7 @@ void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
     batchnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW);
     return release_scratch(scratch);
   }
+  if (use_v7()) return backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   const Split rg = bn::ranges(N, C);
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * (std::size_t(rg.count) * C * 2 + 3 * std::size_t(C))));

@@ -1,4 +1,4 @@
-// Pieces of the CUDA batch norm shared by versions 2-5 (kernels/cuda/batchnorm.cu) and version 6's
+// Pieces of the CUDA batch norm shared by versions 2-5 and 7 (kernels/cuda/batchnorm.cu) and version 6's
 // one-kernel pipeline (kernels/cuda/batchnorm_v6.cu): the ranges of the two-stage reductions, one
 // block's partial sums over a range, a channel's finishing stage on one warp, and the per-value
 // expressions of the element-wise passes. Each is written once, so the versions that share it give
@@ -78,32 +78,48 @@ __device__ inline Sums bwd_range(const float* dy, const float* x, int c, int n0,
   return {block_sum(sdz), block_sum(sdzx)};
 }
 
+// rstd = 1 / sqrt(var + eps), var = M2 / M over M = N*HW values.
+__device__ inline float rstd_of(float m2, int N, int HW, float eps) {
+  const float M = float(N) * float(HW), var = m2 / M;
+  return rsqrtf(var + eps);
+}
+
 // Channel c's statistics from its mean and M2 over M = N*HW values: mean, rstd, the running
-// statistics, and y's coefficients coef[c] = a, coef[C + c] = b.
+// statistics, and y's coefficients coef[c] = a, coef[C + c] = b (not with coef = nullptr: version 7's
+// blocks each compute them).
 __device__ inline void write_stats(int c, float mu, float m2, float* mean, float* rstd, float* rmean, float* rvar,
                                    float* coef, const float* gamma, const float* beta, int N, int C, int HW, float eps,
                                    float momentum) {
-  const float M = float(N) * float(HW), var = m2 / M, rs = rsqrtf(var + eps);
+  const float M = float(N) * float(HW), var = m2 / M, rs = rstd_of(m2, N, HW, eps);
   mean[c] = mu;
   rstd[c] = rs;
   const float unbiased = M > 1 ? m2 / (M - 1) : var;
   rmean[c] = (1 - momentum) * rmean[c] + momentum * mu;
   rvar[c] = (1 - momentum) * rvar[c] + momentum * unbiased;
+  if (!coef) return;
   const Affine ab = affine(gamma[c], beta[c], mu, rs);
   coef[c] = ab.a;
   coef[C + c] = ab.b;
 }
 
-// Channel c from its sums of dy and dy xhat: dbeta += sum dy, dgamma += sum dy xhat; dx's coefficients
-// coef[c] = gamma rstd, coef[C + c] = -gamma rstd^2 sum(dy xhat) / M, coef[2C + c] = -gamma rstd sum(dy) / M.
+// dx's coefficients from channel c's sums of dy and dy xhat: f = gamma rstd, fx = -gamma rstd^2
+// sum(dy xhat) / M, f0 = -gamma rstd sum(dy) / M, so that dx = f dy + fx (x - mean) + f0.
+struct DxCoef {
+  float f, fx, f0;
+};
+__device__ inline DxCoef dx_coef(float sdy, float sdyx, float rs, float gamma, int N, int HW) {
+  const float M = float(N) * float(HW), f = gamma * rs;
+  return {f, -f * rs * sdyx / M, -f * sdy / M};
+}
+// Channel c from its sums: dbeta += sum dy, dgamma += sum dy xhat; coef[c], coef[C + c], coef[2C + c] = dx_coef.
 __device__ inline void write_bwd(int c, float sdy, float sdyx, float* dgamma, float* dbeta, float* coef,
                                  const float* rstd, const float* gamma, int N, int C, int HW) {
   dbeta[c] += sdy;
   dgamma[c] += sdyx;
-  const float M = float(N) * float(HW), f = gamma[c] * rstd[c];
-  coef[c] = f;
-  coef[C + c] = -f * rstd[c] * sdyx / M;
-  coef[2 * C + c] = -f * sdy / M;
+  const DxCoef k = dx_coef(sdy, sdyx, rstd[c], gamma[c], N, HW);
+  coef[c] = k.f;
+  coef[C + c] = k.fx;
+  coef[2 * C + c] = k.f0;
 }
 
 // The finishing stages of versions 3-6 on one warp, lane = 0..31, for channel c: the 32 lanes read
@@ -111,9 +127,8 @@ __device__ inline void write_bwd(int c, float sdy, float sdyx, float* dgamma, fl
 // through L2: in version 6 other blocks wrote them in the same launch) and warp_sum adds the lanes'
 // sums in a fixed butterfly; lane 0 writes. The forward's is Chan's two-pass combination: the mean
 // first, then M2 about it.
-__device__ inline void finish_stats_warp(int c, int lane, float* mean, float* rstd, float* rmean, float* rvar,
-                                         float* coef, const float* part, const float* gamma, const float* beta, int N,
-                                         int C, int HW, Split rg, float eps, float momentum) {
+// (combine_*_warp: the sums themselves, which every lane gets; version 7 calls them in every block.)
+__device__ inline MeanM2 combine_stats_warp(int c, int lane, const float* part, int N, int C, int HW, Split rg) {
   const float M = float(N) * float(HW);
   float s = 0.f;  // sum over ranges of m_r mu_r
   for (int64_t r = lane; r < rg.count; r += kWarp) s += float(rg.size(r, N) * HW) * __ldcg(part + (r * C + c) * 2);
@@ -123,19 +138,26 @@ __device__ inline void finish_stats_warp(int c, int lane, float* mean, float* rs
     const float d = __ldcg(part + (r * C + c) * 2) - mu;
     q += __ldcg(part + (r * C + c) * 2 + 1) + float(rg.size(r, N) * HW) * d * d;
   }
-  const float m2 = warp_sum(q);
-  if (lane == 0) write_stats(c, mu, m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
+  return {mu, warp_sum(q)};
 }
-__device__ inline void finish_bwd_warp(int c, int lane, float* dgamma, float* dbeta, float* coef, const float* part,
-                                       const float* rstd, const float* gamma, int N, int C, int HW, Split rg) {
+__device__ inline Sums combine_bwd_warp(int c, int lane, const float* part, int C, Split rg) {
   float sdy = 0.f, sdyx = 0.f;
   for (int64_t r = lane; r < rg.count; r += kWarp) {
     sdy += __ldcg(part + (r * C + c) * 2);
     sdyx += __ldcg(part + (r * C + c) * 2 + 1);
   }
-  sdy = warp_sum(sdy);
-  sdyx = warp_sum(sdyx);
-  if (lane == 0) write_bwd(c, sdy, sdyx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
+  return {warp_sum(sdy), warp_sum(sdyx)};
+}
+__device__ inline void finish_stats_warp(int c, int lane, float* mean, float* rstd, float* rmean, float* rvar,
+                                         float* coef, const float* part, const float* gamma, const float* beta, int N,
+                                         int C, int HW, Split rg, float eps, float momentum) {
+  const MeanM2 st = combine_stats_warp(c, lane, part, N, C, HW, rg);
+  if (lane == 0) write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, coef, gamma, beta, N, C, HW, eps, momentum);
+}
+__device__ inline void finish_bwd_warp(int c, int lane, float* dgamma, float* dbeta, float* coef, const float* part,
+                                       const float* rstd, const float* gamma, int N, int C, int HW, Split rg) {
+  const Sums sm = combine_bwd_warp(c, lane, part, C, rg);
+  if (lane == 0) write_bwd(c, sm.dz, sm.dzx, dgamma, dbeta, coef, rstd, gamma, N, C, HW);
 }
 
 // The element-wise passes' value k of channel c, as versions 3-6 compute it: the forward's

@@ -1,8 +1,8 @@
 // Numbered versions of the CUDA kernels, as llm.c's dev/cuda keeps them: version 1 of an op is the
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
-// its default version — the newest, except batch norm's version 6, which waits to be run on a GPU
-// first (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every
+// its default version — the newest, except batch norm's versions 6 (slower than 5 on a GPU) and 7
+// (never run on a GPU yet) (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every
 // version; apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as a
 // training run timed on an older version.
@@ -36,8 +36,13 @@
 //               version 3), and a channel's passes follow a few channels behind, so they re-read x
 //               (and dy) from L2, not DRAM; the plain and *_act ops alike. Version 5's bits on the
 //               model's shapes (its ranges; a range is capped at 4,096 values, which only larger
-//               planes reach). Not the default: its blocks wait for one another inside a launch,
-//               which no GPU has run yet (select it with NORMLAB_CUDA_VERSIONS=batchnorm=6)
+//               planes reach). Not the default: correct on an H200, but slower than version 5
+//               everywhere (select it with NORMLAB_CUDA_VERSIONS=batchnorm=6)
+//            7: version 5 with each finishing stage folded into the element-wise pass after it:
+//               that pass runs a block per (channel, range), whose first warp combines the
+//               channel's partials as version 5's finishing warp does; block (c, 0) writes the
+//               statistics or dgamma/dbeta. Two kernels each way instead of three; version 5's
+//               bits. Not the default until a GPU has timed it (NORMLAB_CUDA_VERSIONS=batchnorm=7)
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
