@@ -211,6 +211,16 @@ cudaStream_t main_stream() {
 struct Branches {
   cudaStream_t side = new_stream();
   cudaEvent_t fork = new_event(), join = new_event();
+  // The events end with their thread (a wait still queued on one is not affected); the stream stays,
+  // as the main stream does: its cached blocks are keyed by it. Errors are ignored: at the process's
+  // exit the CUDA runtime may be gone before the main thread's thread_local objects.
+  Branches() = default;
+  Branches(const Branches&) = delete;
+  Branches& operator=(const Branches&) = delete;
+  ~Branches() {
+    (void)cudaEventDestroy(fork);
+    (void)cudaEventDestroy(join);
+  }
 };
 Branches& branches() {
   thread_local Branches b;
