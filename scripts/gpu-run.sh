@@ -118,6 +118,10 @@ step() {
   record "$name" "$rc" "$(($(date +%s) - t0))"
   return "$rc"
 }
+# "mean epoch 0.254 s, eval 0.008 s, 82 graph nodes" from a run's results.json.
+epoch_fields() {
+  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('mean epoch %.3f s, eval %.3f s, %s graph nodes' % (j['mean_epoch_seconds'], j['eval_seconds_per_epoch'], j.get('cuda_graph_nodes')))" "$1"
+}
 # Side by side: pstep NAME LOG COMMAND... starts COMMAND in the background with the limit given to
 # pstart CAP; pwait waits for all, then appends each log to its LOG in order and records each.
 P_DIR=$(mktemp -d)
@@ -218,7 +222,8 @@ if want graphs; then
       --l1 1e-5 --epochs 3 --cuda-graph "$g" --data "$DATA" --out "$R/graph-$g"
   done
   for g in false true; do
-    [ -f "$R/graph-$g/results.json" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('graphs: --cuda-graph %-5s mean epoch %.3f s, eval %.3f s, %s graph nodes' % (sys.argv[2], j['mean_epoch_seconds'], j['eval_seconds_per_epoch'], j.get('cuda_graph_nodes')))" "$R/graph-$g/results.json" "$g" >>"$S"
+    [ -f "$R/graph-$g/results.json" ] &&
+      printf 'graphs: --cuda-graph %-5s %s\n' "$g" "$(epoch_fields "$R/graph-$g/results.json")" >>"$S"
   done
   if cmp -s "$R/graph-false/model.ckpt" "$R/graph-true/model.ckpt"; then
     echo "graphs: model.ckpt byte-identical with and without the CUDA Graph" | tee -a "$S"
@@ -236,7 +241,8 @@ if want branches; then
     for b in false true; do
       step "branches: $n x 3 epochs, --cuda-branches $b" "$O/train.log" 40 "$B/bin/mnist_norm" --device cuda \
         --norm "$n" "${l1[@]}" --epochs 3 --cuda-branches "$b" --data "$DATA" --out "$R/branches-$n-$b"
-      [ -f "$R/branches-$n-$b/results.json" ] && python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('branches: %s --cuda-branches %-5s mean epoch %.3f s, eval %.3f s, %s graph nodes' % (sys.argv[2], sys.argv[3], j['mean_epoch_seconds'], j['eval_seconds_per_epoch'], j.get('cuda_graph_nodes')))" "$R/branches-$n-$b/results.json" "$n" "$b" >>"$S"
+      [ -f "$R/branches-$n-$b/results.json" ] &&
+        printf 'branches: %s --cuda-branches %-5s %s\n' "$n" "$b" "$(epoch_fields "$R/branches-$n-$b/results.json")" >>"$S"
     done
     if cmp -s "$R/branches-$n-false/model.ckpt" "$R/branches-$n-true/model.ckpt"; then
       echo "branches: $n model.ckpt byte-identical with and without --cuda-branches" | tee -a "$S"
@@ -288,19 +294,19 @@ if want ncu; then
   # caches flushed before each kernel (ncu's default --cache-control all); each step launched op by
   # op (--cuda-graph false), so that ncu counts plain launches (each kernel's time is the same).
   mkdir -p "$R"  # ncu will not create its log file's folder
-  step "ncu: each kernel's GPU time, ~4 bn training steps" "$O/train.log" 120 \
-    "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 500 --csv \
-    --log-file "$R/ncu.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --cuda-graph false --train-limit 3200 \
-    --test-limit 500 --data "$DATA" --out "$R/ncu-run"
-  rm -rf "$R/ncu-run"
+  # ncu_kernels NAME LIMIT CACHE CSV: the kernels of steps ~14-18, caches as --cache-control CACHE.
+  ncu_kernels() {
+    step "$1" "$O/train.log" "$2" \
+      "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --cache-control "$3" --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 500 --csv \
+      --log-file "$4" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --cuda-graph false --train-limit 3200 \
+      --test-limit 500 --data "$DATA" --out "$R/ncu-run"
+    rm -rf "$R/ncu-run"
+  }
+  ncu_kernels "ncu: each kernel's GPU time, ~4 bn training steps" 120 all "$R/ncu.csv"
   [ -f "$R/ncu.csv" ] && python3 scripts/ncu-summary.py "$R/ncu.csv" >>"$S" 2>&1
   # The same kernels with warm caches (--cache-control none), as a training step meets them: their
   # sum against the step's wall time in training is the share of the step spent between kernels.
-  step "ncu: the same kernels, caches warm" "$O/train.log" 60 \
-    "$(command -v ncu || echo /usr/local/cuda/bin/ncu)" --clock-control none --cache-control none --metrics gpu__time_duration.sum --launch-skip 1300 --launch-count 500 --csv \
-    --log-file "$R/ncu-warm.csv" "$B/bin/mnist_norm" --device cuda --norm bn --l1 1e-5 --epochs 1 --cuda-graph false --train-limit 3200 \
-    --test-limit 500 --data "$DATA" --out "$R/ncu-run"
-  rm -rf "$R/ncu-run"
+  ncu_kernels "ncu: the same kernels, caches warm" 60 none "$R/ncu-warm.csv"
   [ -f "$R/ncu-warm.csv" ] && { echo "ncu, caches warm:"; python3 scripts/ncu-summary.py "$R/ncu-warm.csv"; } >>"$S" 2>&1
   # Whole replayed training steps as one workload each (--graph-profiling graph): a step's GPU time
   # without the host, with the weight gradients on the main stream and on a second one.
