@@ -11,6 +11,7 @@
 // replays is kept from other tensors while the graph lives.
 // Without a usable GPU (and no emulator) this program prints SKIPPED and exits 77.
 #define CATCH_CONFIG_RUNNER
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +29,7 @@
 #include "kernels/activation.h"
 #include "kernels/add.h"
 #include "kernels/batchnorm.h"
+#include "kernels/conv2d.h"
 #include "kernels/gather.h"
 #include "kernels/groupnorm.h"
 #include "kernels/step.h"
@@ -170,7 +172,7 @@ static void check_every_version(const std::string& op, const std::string& group,
 
 TEST_CASE("cuda conv2d vs cpu: forward, backward-data, backward-weight, every version", "[cuda][conv]") {
   check_every_version("conv2d", "conv", "conv2d");
-  CHECK_THROWS_WITH(cuda::set_kernel_version("conv2d", 9), "CUDA op conv2d has versions 1 to 3, not 9");
+  CHECK_THROWS_WITH(cuda::set_kernel_version("conv2d", 9), "CUDA op conv2d has versions 1 to 4, not 9");
 }
 TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backward", "[cuda][norm]") {
   check_every_version("batchnorm", "norm", "batchnorm");
@@ -231,6 +233,51 @@ TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, vers
         "bn_bwd_dx_finish_v7<false>", "bn_apply_finish_v7<true>", "bn_bwd_dx_finish_v7<true>"}) {
     INFO(k);
     CHECK(ran[k] > 0);
+  }
+}
+
+// Conv2d's version 4 (one thread per output position, kernels/cuda/conv2d.cu) adds each output's
+// taps in version 2's order and leaves out only the taps version 2 takes from its zero padding,
+// which add exactly +0 there: on the emulator, which rounds every operation as written, its
+// forward and data gradient give version 2's bits, and its weight gradient (version 3's kernels)
+// version 3's. The op cases' shapes (above) give version 4 one output channel per thread; these
+// take the other counts too (positions / 128 blocks times the channel blocks against 512): 8
+// channels of 1024 images of 8 x 8 give 8 channels per thread, of 600 images 4, of 300 images 2;
+// a 1 x 1 and a padded 3 x 3 convolution, and data gradients of 8 input channels likewise.
+TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2's bits, forward and data gradient, "
+          "on every channel count per thread",
+          "[cuda][conv]") {
+  struct S {
+    int N, C, H, W, K, R, pad;
+  };
+  for (S c : {S{1024, 2, 10, 10, 8, 3, 0}, S{600, 2, 10, 10, 8, 3, 0}, S{300, 2, 10, 10, 8, 3, 0},
+              S{600, 3, 8, 8, 8, 1, 0}, S{300, 8, 8, 8, 3, 3, 1}, S{5, 3, 7, 9, 17, 3, 1}}) {
+    const Conv2dShape s{c.N, c.C, c.H, c.W, c.K, c.R, c.pad};
+    INFO(str("N=%d C=%d %dx%d K=%d %dx%d pad %d", c.N, c.C, c.H, c.W, c.K, c.R, c.R, c.pad));
+    const Shape ys{c.N, c.K, s.Ho(), s.Wo()};
+    const Tensor x = randn({c.N, c.C, c.H, c.W}, 1, Device::cuda), w = randn({c.K, c.C, c.R, c.R}, 2, Device::cuda),
+                 b = randn({c.K}, 3, Device::cuda), dy = randn(ys, 4, Device::cuda);
+    auto run = [&](int v) {
+      cuda::set_kernel_version("conv2d", v);
+      Tensor y = Tensor::full(ys, NAN).to_device(Device::cuda), dx = Tensor::full(x.shape(), NAN).to_device(Device::cuda);
+      Tensor dw = Tensor::zeros(w.shape(), DType::f32, Device::cuda), db = Tensor::zeros({c.K}, DType::f32, Device::cuda);
+      cuda::conv2d_forward<float>(y.data<float>(), x.data<float>(), w.data<float>(), b.data<float>(), s);
+      cuda::conv2d_backward_data<float>(dx.data<float>(), dy.data<float>(), w.data<float>(), s);
+      cuda::conv2d_backward_weight<float>(dw.data<float>(), db.data<float>(), dy.data<float>(), x.data<float>(), s);
+      return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dw.to_vector(), db.to_vector()};
+    };
+    const int was = cuda::kernel_version("conv2d");
+    const auto v2 = run(2), v3 = run(3), v4 = run(4);
+    cuda::set_kernel_version("conv2d", was);
+    const auto finite = [](const std::vector<double>& v) {
+      return std::all_of(v.begin(), v.end(), [](double e) { return std::isfinite(e); });
+    };
+    REQUIRE(finite(v4[0]));  // every output written (y and dx start as NaN)
+    REQUIRE(finite(v4[1]));
+    CHECK(same_bits(v4[0], v2[0]));  // y
+    CHECK(same_bits(v4[1], v2[1]));  // dx
+    CHECK(same_bits(v4[2], v3[2]));  // dw (version 3's kernels)
+    CHECK(same_bits(v4[3], v3[3]));  // db
   }
 }
 

@@ -1,5 +1,5 @@
-// CUDA conv2d, direct (no im2col buffer), in three versions (kernels/cuda/versions.h). Math:
-// kernels/conv2d.h. Both are deterministic (no atomics; every sum in a fixed order).
+// CUDA conv2d, direct (no im2col buffer), in four versions (kernels/cuda/versions.h). Math:
+// kernels/conv2d.h. Every version is deterministic (no atomics; every sum in a fixed order).
 //
 // Version 1, the plain one. Forward: one thread per output value, the block's filter bank staged in
 // shared memory when it fits. Backward-data: one thread per input value (gathers, no atomics).
@@ -24,6 +24,10 @@
 // Version 3: version 2's forward and data gradient; the weight gradient as a GEMM per block (a tile
 // of 8 x 8 (k, c) pairs over a range of images, dy and x staged in shared memory band by band), the
 // partials added by version 2's second kernel (conv_wgrad_gemm, below).
+//
+// Version 4: version 3's weight gradient; the forward and data gradient with one thread per output
+// position of the flattened batch and a few output channels each, no tiles (conv_direct_v4, below):
+// version 2's sums in version 2's order, so its bits.
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
@@ -179,6 +183,94 @@ void launch_tiled(float* y, const float* x, const float* w, const float* b, cons
   const dim3 grid(tiles, (t.Kout + kKT - 1) / kKT, t.N < kMaxGridZ ? t.N : kMaxGridZ);
   const std::size_t shared = sizeof(float) * (kCT * (kTileH + R - 1) * (kTileW + R - 1) + kKT * kCT * R * R);
   NL_LAUNCH((conv_tiled<R, kFlip>), grid, kTileH * kTileW, shared, y, x, w, b, t);
+}
+
+// ---- version 4: forward and data gradient, one thread per output position --------------------
+// Version 2's block owns a kTileH x kTileW tile of one image: on the model's small maps most of its
+// threads own no output (a 6 x 6 map: 36 of 128; 8 x 8: 64) and each of the others adds kKT
+// channels' sums over every input channel in turn, so a layer is a few hundred blocks of long,
+// partly idle threads. Here the output positions of all images are one flat range m = (n, i, j)
+// cut into blocks of kDirectThreads, so no thread is idle but in the last block; a thread owns one
+// position and KT output channels (KT from the shape: as many as keep about kDirectBlocks blocks
+// in the grid, 1 on the smallest maps), the block's KT x Cin x R x R weights staged in shared
+// memory once, and reads its inputs straight from global memory (neighbouring threads share them
+// through L1; no patch, one barrier):
+//
+//   acc[kk] += wt(k0+kk, c, r, q) * x[n][c][i + r - pad][j + q - pad]     (taps inside the image)
+//
+// in version 2's order (c ascending, then r, then q; the bias added last), so each output is the
+// same sum as version 2's: the taps version 2 adds from its zero padding add exactly +0 there, so
+// version 4 gives version 2's bits (tests/test_cuda.cpp, on the emulator). The data gradient is the
+// same kernel with version 2's transposed, turned weights (kFlip). 32-bit indices in the loop (the
+// host takes version 2's kernel for N*Ho*Wo >= 2^31 or weights over kMaxSharedWeights floats).
+constexpr int kDirectThreads = 128;
+constexpr int kDirectBlocks = 512;  // about four blocks per SM of an H100; a smaller KT below that
+
+template <int R, bool kFlip, int KT>
+__global__ void conv_direct_v4(float* y, const float* x, const float* w, const float* b, TiledShape t) {
+  constexpr int RR = R * R;
+  NL_DYNAMIC_SHARED(float, wsh);  // [KT][Cin][RR]
+  const int k0 = int(blockIdx.y) * KT, cw = t.Cin * RR;
+  for (int e = int(threadIdx.x); e < KT * cw; e += int(blockDim.x)) {
+    const int kk = e / cw, c = e % cw / RR, tap = e % RR;
+    wsh[e] = k0 + kk < t.Kout ? tap_weight<R, kFlip>(w, k0 + kk, c, tap, t) : 0.f;
+  }
+  __syncthreads();
+  const unsigned P = unsigned(t.Ho) * unsigned(t.Wo), total = unsigned(t.N) * P, plane = unsigned(t.Hi * t.Wi);
+  for (unsigned m = blockIdx.x * blockDim.x + threadIdx.x; m < total; m += gridDim.x * blockDim.x) {
+    const unsigned n = m / P, p = m - n * P;
+    const int i = int(p / unsigned(t.Wo)), j = int(p % unsigned(t.Wo));
+    const float* xn = x + std::size_t(n) * t.Cin * plane;
+    float acc[KT];
+    for (int kk = 0; kk < KT; ++kk) acc[kk] = 0.f;
+    for (int c = 0; c < t.Cin; ++c) {
+      const float* xc = xn + std::size_t(c) * plane;
+      for (int r = 0; r < R; ++r) {
+        const int hi = i + r - t.pad;
+        if (hi < 0 || hi >= t.Hi) continue;
+        for (int q = 0; q < R; ++q) {
+          const int wi = j + q - t.pad;
+          if (wi < 0 || wi >= t.Wi) continue;
+          const float v = __ldg(xc + hi * t.Wi + wi);
+          for (int kk = 0; kk < KT; ++kk) acc[kk] += wsh[(kk * t.Cin + c) * RR + r * R + q] * v;
+        }
+      }
+    }
+    float* yn = y + (std::size_t(n) * t.Kout + k0) * P + p;
+    for (int kk = 0; kk < KT && k0 + kk < t.Kout; ++kk) yn[std::size_t(kk) * P] = b ? acc[kk] + b[k0 + kk] : acc[kk];
+  }
+}
+
+// Output channels per thread: the largest of 8, 4, 2 that still gives about kDirectBlocks blocks
+// and is under twice the channels (no thread keeps more empty sums than real ones), else 1. The
+// shape alone decides it, and no sum depends on it. The model at batch 128 (forward): 8 on the
+// 28 x 28, 26 x 26 and 24 x 24 maps, 2 on 12 x 12 and 10 x 10, 1 from 8 x 8 down.
+int direct_kt(const TiledShape& t) {
+  const int64_t pos_blocks = (int64_t(t.N) * t.Ho * t.Wo + kDirectThreads - 1) / kDirectThreads;
+  for (int kt : {8, 4, 2})
+    if (kt < 2 * t.Kout && pos_blocks * ((t.Kout + kt - 1) / kt) >= kDirectBlocks) return kt;
+  return 1;
+}
+
+template <int R, bool kFlip, int KT>
+void launch_direct_kt(float* y, const float* x, const float* w, const float* b, const TiledShape& t) {
+  const dim3 grid(blocks_for(int64_t(t.N) * t.Ho * t.Wo, kDirectThreads), (t.Kout + KT - 1) / KT);
+  const std::size_t shared = sizeof(float) * std::size_t(KT) * t.Cin * R * R;
+  NL_LAUNCH((conv_direct_v4<R, kFlip, KT>), grid, kDirectThreads, shared, y, x, w, b, t);
+}
+
+// Version 4 where it applies (32-bit positions, the weights in shared memory), else version 2's.
+template <int R, bool kFlip>
+void launch_direct(float* y, const float* x, const float* w, const float* b, const TiledShape& t) {
+  const int kt = direct_kt(t);
+  if (int64_t(t.N) * t.Ho * t.Wo >= (int64_t(1) << 31) || int64_t(kt) * t.Cin * R * R > kMaxSharedWeights)
+    return launch_tiled<R, kFlip>(y, x, w, b, t);
+  switch (kt) {
+    case 8: return launch_direct_kt<R, kFlip, 8>(y, x, w, b, t);
+    case 4: return launch_direct_kt<R, kFlip, 4>(y, x, w, b, t);
+    case 2: return launch_direct_kt<R, kFlip, 2>(y, x, w, b, t);
+    default: return launch_direct_kt<R, kFlip, 1>(y, x, w, b, t);
+  }
 }
 
 // Partial weight (and bias) gradients of images [range * per, range * per + per) for one (k, c):
@@ -369,6 +461,10 @@ bool use_v2() { return kernel_version("conv2d") >= 2; }
 
 template <>
 void conv2d_forward<float>(float* y, const float* x, const float* w, const float* b, const Conv2dShape& s) {
+  if (kernel_version("conv2d") >= 4) {
+    const TiledShape t{s.N, s.C, s.H, s.W, s.K, s.Ho(), s.Wo(), s.pad};
+    return s.R == 3 ? launch_direct<3, false>(y, x, w, b, t) : launch_direct<1, false>(y, x, w, b, t);
+  }
   if (use_v2()) {
     const TiledShape t{s.N, s.C, s.H, s.W, s.K, s.Ho(), s.Wo(), s.pad};
     return s.R == 3 ? launch_tiled<3, false>(y, x, w, b, t) : launch_tiled<1, false>(y, x, w, b, t);
@@ -381,6 +477,8 @@ template <>
 void conv2d_backward_data<float>(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
   if (use_v2()) {  // dy (K channels, Ho x Wo) padded by R-1-pad, weights transposed and turned
     const TiledShape t{s.N, s.K, s.Ho(), s.Wo(), s.C, s.H, s.W, s.R - 1 - s.pad};
+    if (kernel_version("conv2d") >= 4)
+      return s.R == 3 ? launch_direct<3, true>(dx, dy, w, nullptr, t) : launch_direct<1, true>(dx, dy, w, nullptr, t);
     return s.R == 3 ? launch_tiled<3, true>(dx, dy, w, nullptr, t) : launch_tiled<1, true>(dx, dy, w, nullptr, t);
   }
   NL_LAUNCH(conv_bwd_data, blocks_for(int64_t(s.N) * s.C * s.H * s.W), kThreads, 0, dx, dy, w, s);

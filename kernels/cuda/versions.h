@@ -2,10 +2,10 @@
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its default version — the newest, except batch norm's versions 6 (slower than 5 on a GPU) and 7
-// (never run on a GPU yet) (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every
-// version; apps/bench_kernels times every version side by side) or the environment variable
-// NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as a
-// training run timed on an older version.
+// and conv2d's version 4 (never run on a GPU yet) (below) — unless set_kernel_version picks
+// another (tests/test_cuda.cpp runs every version; apps/bench_kernels times every version side by
+// side) or the environment variable NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects
+// it for a whole process, such as a training run timed on an older version.
 //
 //   op       versions
 //   conv2d   1: one thread per output (forward, data gradient) / one block per weight (weight
@@ -19,6 +19,13 @@
 //               a tile of 8 x 8 (k, c) pairs over a range of images, dy and x staged in shared
 //               memory band by band and read from global memory once per channel tile, not once
 //               per (k, c); the same fixed-order second kernel.
+//            4: version 3's weight gradient; the forward and data gradient with one thread per
+//               output position of the whole batch (the positions of all images one flat range,
+//               so no thread is idle, where version 2's 8 x 16 tile leaves most of its threads
+//               without an output on the model's small maps) and 1-8 output channels each (from
+//               the shape), the block's weights in shared memory, inputs read through L1, 32-bit
+//               indices. Version 2's sums in its order: its bits. Not the default until a GPU has
+//               timed it (NORMLAB_CUDA_VERSIONS=conv2d=4)
 //   batchnorm 1: one block per channel (8-16 blocks for the model's layers)
 //            2: two-stage reductions over about 1024 blocks (channel x range of samples), combined
 //               per channel in a fixed order; element-wise normalization and dx passes
@@ -79,6 +86,9 @@ void set_kernel_version(const std::string& op, int v);
 // previous version's, as in version 3, which changes only the weight gradient). bench_kernels times
 // only the passes a version changes.
 bool conv2d_has_own_forward(int v);
+// Whether version v of conv2d has its own weight-gradient kernels (false for version 4, which
+// changes only the forward and data gradient: its weight gradient is version 3's).
+bool conv2d_has_own_weight_grad(int v);
 // Whether version v of batchnorm, groupnorm or layernorm has its own kernels for the plain ops
 // (false for version 4, which changes only the *_act ops: its plain ops are version 3's).
 bool norm_has_own_plain(int v);
