@@ -25,8 +25,8 @@
 # checkpoint, which is required) -> fusion (BN, GN and LN for 3 epochs on the norms' version 3, the ReLU + dropout
 # composed, NORMLAB_CUDA_VERSIONS, then on version 4, fused, and version 5, fused with float4
 # element-wise passes, and BN on version 6, one kernel each way, and 7, two kernels each way
-# (finishing stages folded in): epoch seconds of each, and whether
-# the checkpoints are the same) -> bench
+# (finishing stages folded in), and each norm's version 5 on conv2d's version 4 (a thread per
+# output position): epoch seconds of each, and whether the checkpoints are the same) -> bench
 # (bench_kernels) -> ncu (every kernel's GPU time over a few training steps of a BN run, caches
 # flushed, then warm; scripts/ncu-summary.py groups it per step; then whole replayed steps as one
 # workload each, with and without --cuda-branches) ->
@@ -280,6 +280,19 @@ if want fusion; then
         echo "fusion: $n model.ckpt differs between versions $a and $b (nvcc's own multiply-add fusing)" | tee -a "$S"
       fi
     done
+    # The same norm (its version 5) on conv2d's version 4 (forward and data gradient one thread per
+    # output position) against the default conv2d (version 3) of the run above: epoch seconds, and
+    # whether the checkpoints are the same (version 2's sums in its order: the same bits on the
+    # emulator; reported, not a failure).
+    step "fusion: $n x 3 epochs, conv2d version 4" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$k=5,conv2d=4" \
+      "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --data "$DATA" --out "$R/fusion-$n-conv4"
+    [ -f "$R/fusion-$n-conv4/results.json" ] &&
+      printf 'fusion: %s conv2d version 4: %s\n' "$n" "$(epoch_fields "$R/fusion-$n-conv4/results.json")" >>"$S"
+    if cmp -s "$R/fusion-$n-v5/model.ckpt" "$R/fusion-$n-conv4/model.ckpt"; then
+      echo "fusion: $n model.ckpt byte-identical, conv2d versions 3 and 4" | tee -a "$S"
+    else
+      echo "fusion: $n model.ckpt differs between conv2d versions 3 and 4 (or a run failed)" | tee -a "$S"
+    fi
   done
 fi
 if want bench && [ -x "$B/bin/bench_kernels" ]; then

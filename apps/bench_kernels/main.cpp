@@ -269,12 +269,15 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
           "conv bwd-data" + tag, name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
           [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
     }
-    Tensor dw = dev_full(ws, 0.0);
-    cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
-    b.run(
-        "conv bwd-weight" + tag, name, fl, true, max_abs_diff(dw, dwr), 1e-3 * std::sqrt(double(s.N) * s.Ho() * s.Wo()),
-        ref, [&] { cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s); },
-        [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
+    if (cuda::conv2d_has_own_weight_grad(v)) {  // else its row would repeat v-1's
+      Tensor dw = dev_full(ws, 0.0);
+      cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
+      b.run(
+          "conv bwd-weight" + tag, name, fl, true, max_abs_diff(dw, dwr),
+          1e-3 * std::sqrt(double(s.N) * s.Ho() * s.Wo()), ref,
+          [&] { cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s); },
+          [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
+    }
     // A 1x1 convolution is a GEMM: cuBLAS as a second reference.
     if (cuda::conv2d_has_own_forward(v) && s.R == 1 && s.pad == 0) {
       Tensor yb = dev_empty(ys);
