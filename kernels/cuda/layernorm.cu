@@ -1,4 +1,4 @@
-// CUDA layer norm, in five versions (kernels/cuda/versions.h). Version 1: one block per sample for
+// CUDA layer norm, in six versions (kernels/cuda/versions.h). Version 1: one block per sample for
 // the statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with group norm). Version 2: each
 // sample reduced by several blocks, combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
 // Both: dgamma/dbeta by one block per channel (per-channel affine: group norm's
@@ -11,13 +11,16 @@
 // the norm with the activation's own kernels (kernels/cuda/activation.cuh). Version 5: the
 // element-wise passes of the plain ops (version 3's) and of the *_act ops (version 4's) on quads of
 // four values (float4; kernels/cuda/vec4.cuh); the per-element affine's backward keeps version 2's.
-// No atomics: deterministic.
+// Version 6: version 5 with each finishing stage folded into the element-wise pass after it, two
+// kernels each way (kernels/cuda/norm_finish_v6.cuh); the per-element affine's backward is version
+// 5's. No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/norm_act_v4.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_finish_v6.cuh"
 #include "kernels/cuda/norm_planes_v3.cuh"
 #include "kernels/cuda/norm_segment.cuh"
 #include "kernels/cuda/norm_segment_v2.cuh"
@@ -65,6 +68,7 @@ template <>
 void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, bool per_element, float eps) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C channels
+  if (kernel_version("layernorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") >= 5)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
   if (kernel_version("layernorm") >= 2) return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
@@ -74,7 +78,9 @@ template <>
 void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
-  if (kernel_version("layernorm") >= 5 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+  if (kernel_version("layernorm") >= 6 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+    return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr);
+  if (kernel_version("layernorm") >= 5 && !per_element)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr, true);
   if (kernel_version("layernorm") >= 3 && !per_element)
     return planes_backward_v3(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, N, C, HW, 1);
@@ -93,9 +99,10 @@ template <>
 void layernorm_act_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                                   const float* beta, int N, int C, int HW, bool per_element, float eps,
                                   Activation<float> act) {
-  if (kernel_version("layernorm") >= 4)  // a sample is the segment; G = 1 group of C channels
-    return segments_forward_v45(y, mean, rstd, x, gamma, beta, make_segments(N, int64_t(C) * HW, HW, 1, C, per_element),
-                                eps, &act, kernel_version("layernorm") >= 5);
+  const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C
+  if (kernel_version("layernorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("layernorm") >= 4)
+    return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, &act, kernel_version("layernorm") >= 5);
   layernorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, per_element, eps);
   activation_forward_inplace(y, int64_t(N) * C * HW, act);
 }
@@ -103,6 +110,8 @@ template <>
 void layernorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, bool per_element, Activation<float> act) {
+  if (kernel_version("layernorm") >= 6 && !per_element)
+    return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act);
   if (kernel_version("layernorm") >= 4 && !per_element)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act,
                                kernel_version("layernorm") >= 5);

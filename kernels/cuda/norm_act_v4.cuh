@@ -95,26 +95,50 @@ __device__ inline unsigned quad_param(const Segments& s, const QuadAt& a, int j)
   return s.per_element ? a.p + unsigned(j) : a.p;
 }
 
-// seg_apply_act (kAct) or seg_apply (the plain op: no activation, beta read only for z) on quads.
+// One quad of seg_apply_act (kAct) or seg_apply (the plain op: no activation, beta read only for
+// z), its segment's statistics given (also version 6's pass, norm_finish_v6.cuh).
+template <bool kAct>
+__device__ inline void seg_apply_quad(float* y, const float* x, float mu, float rs, const float* gamma,
+                                      const float* beta, const Segments& s, const QuadAt& at, unsigned q, ActK act,
+                                      uint64_t seed) {
+  const Quad xv = load_quad(x, q);
+  Quad out;
+  for (int j = 0; j < kVec; ++j) {
+    const unsigned p = quad_param(s, at, j);
+    const float z = seg_z(gamma[p], beta[p], xv.v[j], mu, rs);
+    out.v[j] = kAct ? act_apply(act, seed, int64_t(q) * kVec + j, z) : z;
+  }
+  store_quad(y, q, out);
+}
+
 template <bool kAct>
 __global__ void seg_apply_v5(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
                              const float* beta, Segments s, unsigned M4, unsigned n4, ActK act) {
   const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const QuadAt at = quad_at(s, q, M4);
-    const float mu = mean[at.seg], rs = rstd[at.seg];
-    const Quad xv = load_quad(x, q);
-    Quad out;
-    for (int j = 0; j < kVec; ++j) {
-      const unsigned p = quad_param(s, at, j);
-      const float z = seg_z(gamma[p], beta[p], xv.v[j], mu, rs);
-      out.v[j] = kAct ? act_apply(act, seed, int64_t(q) * kVec + j, z) : z;
-    }
-    store_quad(y, q, out);
+    seg_apply_quad<kAct>(y, x, mean[at.seg], rstd[at.seg], gamma, beta, s, at, q, act, seed);
   }
 }
 
-// seg_bwd_dx_act (kAct) or seg_bwd_dx (the plain op: beta not read) on quads.
+// One quad of seg_bwd_dx_act (kAct) or seg_bwd_dx (the plain op: beta not read), its segment's
+// statistics and means m_g = mean(g), m_gx = mean(g * xhat) given (also version 6's pass).
+template <bool kAct>
+__device__ inline void seg_bwd_dx_quad(float* dx, const float* dy, float mu, float rs, const float* x,
+                                       const float* gamma, const float* beta, float m_g, float m_gx, const Segments& s,
+                                       const QuadAt& at, unsigned q, ActK act, uint64_t seed) {
+  const Quad xv = load_quad(x, q), d = load_quad(dy, q);
+  Quad out;
+  for (int j = 0; j < kVec; ++j) {
+    const unsigned p = quad_param(s, at, j);
+    const float dz =
+        kAct ? act_grad(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs), d.v[j]) : d.v[j];
+    const float g = dz * gamma[p];
+    out.v[j] = rs * (g - m_g - (xv.v[j] - mu) * rs * m_gx);
+  }
+  store_quad(dx, q, out);
+}
+
 template <bool kAct>
 __global__ void seg_bwd_dx_v5(float* dx, const float* dy, const float* mean, const float* rstd, const float* x,
                               const float* gamma, const float* beta, const float* means, Segments s, unsigned M4,
@@ -122,17 +146,8 @@ __global__ void seg_bwd_dx_v5(float* dx, const float* dy, const float* mean, con
   const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const QuadAt at = quad_at(s, q, M4);
-    const float mu = mean[at.seg], rs = rstd[at.seg], m_g = means[at.seg * 2], m_gx = means[at.seg * 2 + 1];
-    const Quad xv = load_quad(x, q), d = load_quad(dy, q);
-    Quad out;
-    for (int j = 0; j < kVec; ++j) {
-      const unsigned p = quad_param(s, at, j);
-      const float dz =
-          kAct ? act_grad(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs), d.v[j]) : d.v[j];
-      const float g = dz * gamma[p];
-      out.v[j] = rs * (g - m_g - (xv.v[j] - mu) * rs * m_gx);
-    }
-    store_quad(dx, q, out);
+    seg_bwd_dx_quad<kAct>(dx, dy, mean[at.seg], rstd[at.seg], x, gamma, beta, means[at.seg * 2],
+                          means[at.seg * 2 + 1], s, at, q, act, seed);
   }
 }
 
@@ -161,6 +176,17 @@ void segments_forward_v45(float* y, float* mean, float* rstd, const float* x, co
   cuda_release(part);  // stream order: a later kernel that reuses it runs after these
 }
 
+// The planes' sums part[plane * 2 + {0, 1}]: of dy (the plain op) or of dz = dy * act'(z) (act).
+void launch_plane_sums(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
+                       const float* gamma, const float* beta, int N, int C, int HW, int G, const Activation<float>* act) {
+  const int64_t planes = int64_t(N) * C;
+  if (act)
+    NL_LAUNCH(plane_sums_act, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C, HW,
+              G, act_k(*act));
+  else
+    NL_LAUNCH(plane_sums, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, G);
+}
+
 // The backward, per-channel affine: dx ASSIGNED, dgamma and dbeta ACCUMULATED, for statistics
 // [N, G] of groups of C/G channels (layer norm: G = 1). beta is read only with act.
 void planes_backward_v45(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
@@ -170,11 +196,7 @@ void planes_backward_v45(float* dx, float* dgamma, float* dbeta, const float* dy
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * (std::size_t(planes) + std::size_t(N) * G)));
   float* means = part + 2 * planes;
   const ActK a = act ? act_k(*act) : ActK{};
-  if (act)
-    NL_LAUNCH(plane_sums_act, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C, HW,
-              G, a);
-  else
-    NL_LAUNCH(plane_sums, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, N, C, HW, G);
+  launch_plane_sums(part, dy, mean, rstd, x, gamma, beta, N, C, HW, G, act);
   NL_LAUNCH(plane_finish, blocks_for(int64_t(N) * G + C), kThreads, 0, means, dgamma, dbeta, part, gamma, N, C, HW, G);
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
   const int64_t n = int64_t(s.nseg) * s.M;

@@ -52,32 +52,40 @@ __global__ void plane_sums(float* part, const float* dy, const float* mean, cons
   }
 }
 
+// The two finishing sums, also group and layer norm's version 6 (norm_finish_v6.cuh):
+// segment seg = (n, g) -> out[0], out[1] = mean(g), mean(g * xhat), channels of the group in order;
+__device__ inline void plane_segment_means(float* out, const float* part, const float* gamma, int C, int HW, int G,
+                                           int64_t seg) {
+  const int Cg = C / G, n = int(seg / G), c0 = int(seg % G) * Cg;
+  float sg = 0.f, sgx = 0.f;
+  for (int c = c0; c < c0 + Cg; ++c) {
+    sg += gamma[c] * part[(int64_t(n) * C + c) * 2];
+    sgx += gamma[c] * part[(int64_t(n) * C + c) * 2 + 1];
+  }
+  const float M = float(Cg) * float(HW);
+  out[0] = sg / M;
+  out[1] = sgx / M;
+}
+// channel c -> dbeta_c, dgamma_c accumulated, samples in order.
+__device__ inline void plane_channel_grads(float* dgamma, float* dbeta, const float* part, int N, int C, int c) {
+  float sdy = 0.f, sdyx = 0.f;
+  for (int n = 0; n < N; ++n) {
+    sdy += part[(int64_t(n) * C + c) * 2];
+    sdyx += part[(int64_t(n) * C + c) * 2 + 1];
+  }
+  dbeta[c] += sdy;
+  dgamma[c] += sdyx;
+}
+
 // Items 0 .. N*G-1: segment (n, g) -> means[seg * 2 + {0, 1}] = mean(g), mean(g * xhat), as
 // seg_bwd_dx reads them. Items N*G .. N*G+C-1: channel c -> dbeta_c, dgamma_c accumulated.
 __global__ void plane_finish(float* means, float* dgamma, float* dbeta, const float* part, const float* gamma, int N,
                              int C, int HW, int G) {
-  const int Cg = C / G;
   NL_GRID_LOOP(item, int64_t(N) * G + C) {
-    if (item < int64_t(N) * G) {
-      const int n = int(item / G), c0 = int(item % G) * Cg;
-      float sg = 0.f, sgx = 0.f;
-      for (int c = c0; c < c0 + Cg; ++c) {
-        sg += gamma[c] * part[(int64_t(n) * C + c) * 2];
-        sgx += gamma[c] * part[(int64_t(n) * C + c) * 2 + 1];
-      }
-      const float M = float(Cg) * float(HW);
-      means[item * 2] = sg / M;
-      means[item * 2 + 1] = sgx / M;
-    } else {
-      const int c = int(item - int64_t(N) * G);
-      float sdy = 0.f, sdyx = 0.f;
-      for (int n = 0; n < N; ++n) {
-        sdy += part[(int64_t(n) * C + c) * 2];
-        sdyx += part[(int64_t(n) * C + c) * 2 + 1];
-      }
-      dbeta[c] += sdy;
-      dgamma[c] += sdyx;
-    }
+    if (item < int64_t(N) * G)
+      plane_segment_means(means + item * 2, part, gamma, C, HW, G, item);
+    else
+      plane_channel_grads(dgamma, dbeta, part, N, C, int(item - int64_t(N) * G));
   }
 }
 

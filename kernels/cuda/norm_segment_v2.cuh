@@ -64,11 +64,21 @@ __global__ void seg_stats_partial(float* part, const float* x, Segments s) {
   }
 }
 
+// Segment seg's mean and rstd from its chunks' partials, in chunk order (also group and layer
+// norm's version 6, norm_finish_v6.cuh).
+struct SegStat {
+  float mean, rstd;
+};
+__device__ inline SegStat seg_stat(const float* part, const Segments& s, int64_t seg, float eps) {
+  const MeanM2 st = combine_mean_m2(part + seg * s.R * 2, 2, Split{s.chunk, s.R}, s.M, 1);
+  return {st.mean, rsqrtf(st.m2 / float(s.M) + eps)};
+}
+
 __global__ void seg_stats_finish(float* mean, float* rstd, const float* part, Segments s, float eps) {
   NL_GRID_LOOP(seg, s.nseg) {
-    const MeanM2 st = combine_mean_m2(part + int64_t(seg) * s.R * 2, 2, Split{s.chunk, s.R}, s.M, 1);
+    const SegStat st = seg_stat(part, s, seg, eps);
     mean[seg] = st.mean;
-    rstd[seg] = rsqrtf(st.m2 / float(s.M) + eps);
+    rstd[seg] = st.rstd;
   }
 }
 

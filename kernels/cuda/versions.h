@@ -1,11 +1,12 @@
 // Numbered versions of the CUDA kernels, as llm.c's dev/cuda keeps them: version 1 of an op is the
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
-// its default version — the newest, except batch norm's versions 6 (slower than 5 on a GPU) and 7
-// and conv2d's version 4 (never run on a GPU yet) (below) — unless set_kernel_version picks
-// another (tests/test_cuda.cpp runs every version; apps/bench_kernels times every version side by
-// side) or the environment variable NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects
-// it for a whole process, such as a training run timed on an older version.
+// its default version — the newest, except batch norm's version 6 (slower than 5 on a GPU) and
+// the versions never run on a GPU yet: batch norm's 7, conv2d's 4, group and layer norm's 6
+// (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
+// apps/bench_kernels times every version side by side) or the environment variable
+// NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as
+// a training run timed on an older version.
 //
 //   op       versions
 //   conv2d   1: one thread per output (forward, data gradient) / one block per weight (weight
@@ -64,6 +65,13 @@
 //            5: version 4 with its element-wise passes on quads, as batch norm's version 5
 //               (norm_act_v4.cuh: seg_apply_v5, seg_bwd_dx_v5), the plain ops too (LN's
 //               per-element backward excepted: version 2's).
+//            6: version 5 with each finishing stage folded into the element-wise pass after it, as
+//               batch norm's version 7 (kernels/cuda/norm_finish_v6.cuh): each block of the pass
+//               (contiguous quads) works out its few segments' statistics or means with version
+//               5's code into shared memory; block 0 adds dgamma/dbeta. Two kernels each way
+//               instead of three; version 5's bits. Where quads do not apply, and for LN's
+//               per-element backward, version 5. Not the default until a GPU has timed it
+//               (NORMLAB_CUDA_VERSIONS=groupnorm=6,layernorm=6)
 #pragma once
 #include <string>
 #include <vector>
