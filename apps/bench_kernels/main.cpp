@@ -489,13 +489,29 @@ int main(int argc, char** argv) {
     std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate", "% DRAM",
                 "ratio", "max err", "reference / note");
     Bench b{o, {}, peak, {}};
+    // The CSV of the rows so far, written (to a temporary file, then renamed) after every shape, so
+    // that a run stopped by a time limit (run 4's was, in its last rows) keeps a CSV of what it timed.
+    const auto save_csv = [&] {
+      std::ostringstream csv;
+      csv << "op,shape,impl,median_us,min_us,rate,rate_unit,pct_dram_peak,ratio_ours_over_ref,max_abs_err,reference,"
+             "note\n";
+      for (const auto& r : b.rows) {
+        csv << r.op << ',' << r.shape << ',' << '"' << r.impl << '"' << ',' << r.median_us << ',' << r.min_us << ','
+            << rate_of(r) << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct_of(r, peak) << ',' << r.ratio << ','
+            << r.max_abs_err << ',' << '"' << r.ref << '"' << ',' << '"' << r.note << '"' << '\n';
+      }
+      write_file_atomic(o.csv, csv.str());
+    };
     // The model's layers at batch 128 (the default --arch 8,12,t8,m,12,16,16,12p, layers/mnist_net.h)
     // first, then the large shape, its convolution last: version 1's weight gradient there is the
     // slowest row, and a run stopped by a time limit keeps the rows before it.
     const std::vector<Conv2dShape> convs = {
         {128, 1, 28, 28, 8, 3, 0},   {128, 8, 26, 26, 12, 3, 0}, {128, 12, 24, 24, 8, 1, 0}, {128, 8, 12, 12, 12, 3, 0},
         {128, 12, 10, 10, 16, 3, 0}, {128, 16, 8, 8, 16, 3, 0},  {128, 16, 6, 6, 12, 3, 1},  {128, 12, 1, 1, 10, 1, 0}};
-    for (const auto& s : convs) bench_conv(b, s);
+    for (const auto& s : convs) {
+      bench_conv(b, s);
+      save_csv();
+    }
     struct NormShape {
       int N, C, H, W;
     };
@@ -507,20 +523,14 @@ int main(int argc, char** argv) {
       bench_gn_ln(b, s.N, s.C, s.H, s.W, 2, false);
       bench_gn_ln(b, s.N, s.C, s.H, s.W, 0, true);
       for (const char* k : {"batchnorm", "groupnorm", "layernorm"}) bench_norm_act(b, s.N, s.C, s.H, s.W, k);
+      save_csv();
     }
     bench_pointwise(b, 128, 12, 24, 24);
     if (o.large) bench_pointwise(b, 256, 64, 56, 56);
+    save_csv();
     if (o.large) bench_conv(b, {256, 64, 56, 56, 64, 3, 1});
 
-    std::ostringstream csv;
-    csv << "op,shape,impl,median_us,min_us,rate,rate_unit,pct_dram_peak,ratio_ours_over_ref,max_abs_err,reference,"
-           "note\n";
-    for (const auto& r : b.rows) {
-      csv << r.op << ',' << r.shape << ',' << '"' << r.impl << '"' << ',' << r.median_us << ',' << r.min_us << ','
-          << rate_of(r) << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct_of(r, peak) << ',' << r.ratio << ',' << r.max_abs_err
-          << ',' << '"' << r.ref << '"' << ',' << '"' << r.note << '"' << '\n';
-    }
-    write_file_atomic(o.csv, csv.str());
+    save_csv();
     std::printf("\nratio = our median time / the reference's (below 1: ours is faster). CSV: %s\n", o.csv.c_str());
     bool failed = false;
     for (const auto& r : b.rows) failed = failed || !r.note.empty();
