@@ -182,13 +182,29 @@ TEST_CASE("cuda batch, group and layer norm vs cpu: forward, statistics, backwar
     if (c.name.rfind("batchnorm", 0) != 0 && c.name.rfind("groupnorm", 0) != 0 && c.name.rfind("layernorm", 0) != 0)
       check_case(c);
 }
+// Version 8 takes version 6's ranges: on the emulator (which rounds every operation as written) its
+// bits here are version 6's, in chunks of one channel (the emulator reports no L2).
 TEST_CASE("cuda batch norm vs cpu: version 6's ranges capped at 4,096 values (version 5's hold 4,800)",
           "[cuda][norm]") {
-  cuda::for_each_version("batchnorm", [](int v) {
+  std::map<int, Outs> outs;
+  cuda::for_each_version("batchnorm", [&](int v) {
     if (v < 5) return;  // the older versions take version 5's ranges, tested above; this case is large
     std::printf("-- batchnorm version %d\n", v);
-    for (const auto& c : op_group("norm-large")) check_case(c);
+    for (const auto& c : op_group("norm-large")) {
+      check_case(c);
+#ifdef NORMLAB_CUDA_EMULATE
+      if (v == 6 || v == 8) outs[v] = c.run(Device::cuda);
+#endif
+    }
   });
+#ifdef NORMLAB_CUDA_EMULATE
+  REQUIRE(outs.size() == 2);
+  REQUIRE(outs[6].size() == outs[8].size());
+  for (std::size_t k = 0; k < outs[8].size(); ++k) {
+    INFO(outs[8][k].name << ": version 8 against version 6");
+    CHECK(same_bits(outs[6][k].t.to_vector(), outs[8][k].t.to_vector()));
+  }
+#endif
 }
 // Version 4 fuses the activation into the norm's passes and recomputes z and the mask in its
 // backward; versions 1-3 compose the norm with the activation's kernels. Version 4 computes the
@@ -204,12 +220,14 @@ TEST_CASE("cuda batch norm vs cpu: version 6's ranges capped at 4,096 values (ve
 // from the wrong item would show. Version 7 (compared with 6) folds version 5's finishing warp into
 // the element-wise pass: the same sums and expressions, version 5's bits; so does group and layer
 // norm's version 6 (kernels/cuda/norm_finish_v6.cuh), where a block given another block's segment
-// statistics or means would show.
+// statistics or means would show. Batch norm's version 8 (compared with 7) runs version 7's blocks
+// in chunks of channels, with version 6's ranges, which on these cases are version 5's.
 // Emulator only: nvcc fuses multiply-adds per kernel as it sees fit, so on a GPU the versions may
 // differ in the last bits (the parity with the CPU above is the check there).
 #ifdef NORMLAB_CUDA_EMULATE
 TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, version 5 (quads) version 4's, "
-          "batch norm's version 6 (one kernel) and 7 (finishing folded in) version 5's, group and layer norm's "
+          "batch norm's version 6 (one kernel), 7 (finishing folded in) and 8 (channel chunks) version 5's, group "
+          "and layer norm's "
           "version 6 (finishing folded in) version 5's",
           "[cuda][norm]") {
   for (const std::string op : {"batchnorm", "groupnorm", "layernorm"})
@@ -236,10 +254,68 @@ TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, vers
         "bn_backward_v6<false>", "bn_forward_v6<true>", "bn_backward_v6<true>", "bn_apply_finish_v7<false>",
         "bn_bwd_dx_finish_v7<false>", "bn_apply_finish_v7<true>", "bn_bwd_dx_finish_v7<true>",
         "seg_apply_finish_v6<false>", "seg_bwd_dx_finish_v6<false>", "seg_apply_finish_v6<true>",
-        "seg_bwd_dx_finish_v6<true>"}) {
+        "seg_bwd_dx_finish_v6<true>", "bn_forward_v8<false>", "bn_backward_v8<false>", "bn_forward_v8<true>",
+        "bn_backward_v8<true>"}) {
     INFO(k);
     CHECK(ran[k] > 0);
   }
+}
+
+// Batch norm's version 8 (kernels/cuda/batchnorm_v8.cu) runs version 7's blocks in chunks of
+// channels: chunks + 1 launches each way, a chunk's element-wise pass one launch after its partial
+// sums. The chunk size comes from the L2 plan (cuda::set_l2_plan_bytes; the emulator reports no L2,
+// so by default every chunk is one channel). Whatever the chunks — one channel, two, a last one
+// shorter, the whole tensor — each block computes what it computes in version 7, so every batch
+// norm case (plain and + ReLU) must give version 7's bits: a pass launched before its chunk's
+// partial sums, or a channel left out or run twice, would show. The 7 x 33 x 3 x 3 cases also
+// count the launches: per channel 7 * 9 floats, times 3 tensors forward (756 bytes) and 5 backward
+// (1,260 bytes), so a plan of 2,000 bytes gives chunks of 2 channels forward (17 chunks, 18
+// launches) and 1 backward (34 launches); 20,000 bytes chunks of 26 forward (3 launches) and 15
+// backward (4); no L2 (0) 1 channel each way; 2^40 bytes one chunk, version 7's 2 launches. Each
+// plan runs with the launches' blocks in order and reversed: a pass that read partial sums of its
+// own launch would see them written in one order and not in the other.
+TEST_CASE("cuda batch norm: version 8 (channel chunks through L2) gives version 7's bits on every chunk size",
+          "[cuda][norm]") {
+  const cuda::VersionGuard guard("batchnorm");
+  const auto launches = [](const char* dir) {
+    int64_t n = 0;
+    for (const auto& [name, count] : emu::kernel_counts())
+      if (name == std::string("bn_") + dir + "_v8<false>" || name == std::string("bn_") + dir + "_v8<true>") n += count;
+    return n;
+  };
+  struct Plan {
+    std::size_t bytes;
+    int64_t forward, backward;  // launches for the 7 x 33 x 3 x 3 cases
+  };
+  int counted = 0;
+  for (const auto& c : op_group("norm")) {
+    if (c.name.rfind("batchnorm", 0) != 0) continue;
+    cuda::set_kernel_version("batchnorm", 7);
+    const Outs want = c.run(Device::cuda);
+    cuda::set_kernel_version("batchnorm", 8);
+    for (const Plan p : {Plan{0, 34, 34}, Plan{2000, 18, 34}, Plan{20000, 3, 4}, Plan{std::size_t(1) << 40, 2, 2}})
+      for (const bool reverse : {false, true}) {  // a launch's blocks in order and reversed: a race
+        cuda::set_l2_plan_bytes(p.bytes);
+        test::set_emulated_order(reverse);
+        const int64_t f0 = launches("forward"), b0 = launches("backward");
+        const Outs got = c.run(Device::cuda);
+        test::set_emulated_order(false);
+        INFO(c.name << ", L2 plan " << p.bytes << " bytes, blocks " << (reverse ? "reversed" : "in order"));
+        if (c.name.find("N=7 C=33 3x3") != std::string::npos) {
+          CHECK(launches("forward") - f0 == p.forward);
+          CHECK(launches("backward") - b0 == p.backward);
+          ++counted;
+        } else {
+          CHECK(launches("forward") > f0);
+        }
+        REQUIRE(got.size() == want.size());
+        for (std::size_t k = 0; k < got.size(); ++k) {
+          INFO(got[k].name);
+          CHECK(same_bits(want[k].t.to_vector(), got[k].t.to_vector()));
+        }
+      }
+  }
+  CHECK(counted == 16);  // the plain and the + ReLU case, 4 plans each, in both orders
 }
 
 // Conv2d's version 4 (one thread per output position, kernels/cuda/conv2d.cu) adds each output's
@@ -272,9 +348,8 @@ TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2
       cuda::conv2d_backward_weight<float>(dw.data<float>(), db.data<float>(), dy.data<float>(), x.data<float>(), s);
       return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dw.to_vector(), db.to_vector()};
     };
-    const int was = cuda::kernel_version("conv2d");
+    const cuda::VersionGuard guard("conv2d");
     const auto v2 = run(2), v3 = run(3), v4 = run(4);
-    cuda::set_kernel_version("conv2d", was);
     const auto finite = [](const std::vector<double>& v) {
       return std::all_of(v.begin(), v.end(), [](double e) { return std::isfinite(e); });
     };
@@ -290,7 +365,7 @@ TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2
 // Version 5 takes quads only from 16-byte aligned pointers (a misaligned float4 access faults, on a
 // GPU and on the emulator): with every tensor one float past an aligned address it runs version 4's
 // kernels, and gives the bits it gives from aligned ones. Batch norm's version 6 likewise reads one
-// value per thread there, and version 7 too; group norm's version 6 runs version 5 there.
+// value per thread there, and versions 7 and 8 too; group norm's version 6 runs version 5 there.
 TEST_CASE("cuda norm + activation: versions 5 and up from misaligned pointers fall back to one value per thread",
           "[cuda][norm]") {
   const int N = 2, C = 3, HW = 16, G = 3;
@@ -353,7 +428,7 @@ TEST_CASE("cuda norm + activation: versions 5 and up from misaligned pointers fa
       CHECK(same_bits(aligned, shifted));
       ++checked;
     });
-    CHECK(checked == (bn ? 3 : 2));
+    CHECK(checked == cuda::kernel_version_count(op) - 4);  // versions 5 and up
   }
 }
 #endif

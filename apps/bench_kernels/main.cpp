@@ -15,7 +15,9 @@
 // "BN+act fwd+bwd vN" (and GN, LN): the norm with the model's ReLU + dropout after it, composed in
 // versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5 (and BN's
 // version 6: each direction one kernel whose element-wise pass re-reads x from L2), against the
-// same copy peer. The plain norm rows skip version 4 (it changes only the *_act ops).
+// same copy peer. The plain norm rows skip version 4 (it changes only the *_act ops); where a tensor
+// does not fit in L2 (the large shape), BN's version 8 (channel chunks) is timed also with its
+// chunks planned on half and on twice the L2 ("BN fwd+bwd v8 L2/2", "BN fwd+bwd v8 L2*2").
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -321,6 +323,19 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
     b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
     b.fwd_bwd("BN fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f, ours_b);
   });
+  // Where the tensor does not fit in L2, version 8 (channel chunks re-read from L2) again with its
+  // chunks planned on half and on twice the device's L2 (its default plan: the L2 itself): which
+  // chunk size this GPU's L2 rewards.
+  if (n * sizeof(float) <= double(cuda_l2_bytes())) return;
+  const cuda::VersionGuard guard("batchnorm");
+  cuda::set_kernel_version("batchnorm", 8);
+  for (const auto& [factor, tag] : {std::pair{0.5, " v8 L2/2"}, std::pair{2.0, " v8 L2*2"}}) {
+    cuda::set_l2_plan_bytes(std::size_t(factor * double(cuda_l2_bytes())));
+    ours_f();
+    ours_b();
+    b.fwd_bwd(std::string("BN fwd+bwd") + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f,
+              ours_b);
+  }
 }
 
 // GN and LN: cuDNN 9's legacy API has no group or layer norm, so ours is validated against the CPU

@@ -134,12 +134,7 @@ using bn::Affine;
 
 // part[(r * C + c) * 2 + {0, 1}] = mu_b, M2_b of channel c over samples [r*per, r*per + per).
 __global__ void bn_stats_partial(float* part, const float* x, int N, int C, int HW, int per) {
-  const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
-  const MeanM2 st = bn::stats_range(x, c, n0, n1, C, HW);
-  if (threadIdx.x == 0) {
-    part[(r * C + c) * 2] = st.mean;
-    part[(r * C + c) * 2 + 1] = st.m2;
-  }
+  bn::stats_partial_block(part, x, int(blockIdx.x), int(blockIdx.y), N, C, HW, per);
 }
 
 // One thread per channel; coef[c] = a, coef[C + c] = b.
@@ -162,12 +157,8 @@ __global__ void bn_apply(float* y, const float* x, const float* coef, int C, int
 // part[(r * C + c) * 2 + {0, 1}] = sum dy, sum dy * xhat of channel c over the range's samples.
 __global__ void bn_bwd_partial(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
                                int N, int C, int HW, int per) {
-  const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
-  const bn::Sums sm = bn::bwd_range<false>(dy, x, c, n0, n1, C, HW, mean[c], rstd[c], Affine{}, ActK{}, 0);
-  if (threadIdx.x == 0) {
-    part[(r * C + c) * 2] = sm.dz;
-    part[(r * C + c) * 2 + 1] = sm.dzx;
-  }
+  bn::bwd_partial_block<false>(part, dy, mean, rstd, x, nullptr, nullptr, int(blockIdx.x), int(blockIdx.y), N, C, HW,
+                               per, ActK{});
 }
 
 // One thread per channel.
@@ -217,14 +208,8 @@ __global__ void bn_apply_act(float* y, const float* x, const float* coef, int C,
 // bn_bwd_partial with dz = dy * act'(z) for dy.
 __global__ void bn_bwd_partial_act(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
                                    const float* gamma, const float* beta, int N, int C, int HW, int per, ActK act) {
-  const int c = int(blockIdx.x), r = int(blockIdx.y), n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
-  const float mu = mean[c], rs = rstd[c];
-  const bn::Sums sm =
-      bn::bwd_range<true>(dy, x, c, n0, n1, C, HW, mu, rs, bn::affine(gamma[c], beta[c], mu, rs), act, act_seed(act));
-  if (threadIdx.x == 0) {
-    part[(r * C + c) * 2] = sm.dz;
-    part[(r * C + c) * 2 + 1] = sm.dzx;
-  }
+  bn::bwd_partial_block<true>(part, dy, mean, rstd, x, gamma, beta, int(blockIdx.x), int(blockIdx.y), N, C, HW, per,
+                              act);
 }
 
 // bn_bwd_dx with dz for dy.
@@ -268,73 +253,21 @@ __global__ void bn_bwd_dx_v5(float* dx, const float* dy, const float* x, const f
 }
 
 // ---- version 7: the finishing stages folded into the element-wise passes -----------------------
-// Channel c = blockIdx.x's values in samples [n0, n1) of range r = blockIdx.y, one float4 quad per
-// thread (quads) or one value: fn(k) or fn_quad(q).
-template <class Value, class QuadFn>
-__device__ inline void range_pass(int c, int r, int N, int C, int HW, Split rg, bool quads, Value fn, QuadFn fn_quad) {
-  const int n0 = int(r * rg.per), n1 = n0 + int(rg.per) < N ? n0 + int(rg.per) : N;
-  for (int n = n0; n < n1; ++n) {
-    const int64_t off = (int64_t(n) * C + c) * HW;
-    if (quads) {
-      const unsigned q0 = unsigned(off / kVec), HW4 = unsigned(HW / kVec);
-      for (unsigned q = threadIdx.x; q < HW4; q += blockDim.x) fn_quad(q0 + q);
-    } else {
-      for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) fn(off + i);
-    }
-  }
-}
-
+// Block (c, r) = (blockIdx.x, blockIdx.y): bn::apply_finish_block, bn::bwd_dx_finish_block.
 template <bool kAct>
 __global__ void bn_apply_finish_v7(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x,
                                    const float* part, const float* gamma, const float* beta, int N, int C, int HW,
                                    Split rg, float eps, float momentum, ActK act, bool quads) {
-  const int c = int(blockIdx.x), r = int(blockIdx.y);
-  NL_SHARED(float, ab, 2);
-  if (threadIdx.x < kWarp) {
-    const MeanM2 st = bn::combine_stats_warp(c, int(threadIdx.x), part, N, C, HW, rg);
-    if (threadIdx.x == 0) {
-      const Affine k = bn::affine(gamma[c], beta[c], st.mean, bn::rstd_of(st.m2, N, HW, eps));
-      ab[0] = k.a;
-      ab[1] = k.b;
-      if (r == 0)
-        bn::write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, nullptr, gamma, beta, N, C, HW, eps, momentum);
-    }
-  }
-  __syncthreads();
-  const float a = ab[0], b = ab[1];
-  const uint64_t seed = kAct ? act_seed(act) : 0;
-  range_pass(
-      c, r, N, C, HW, rg, quads, [&](int64_t k) { y[k] = bn::y_value<kAct>(a, b, x[k], act, seed, k); },
-      [&](unsigned q) { bn::y_quad<kAct>(y, x, q, a, b, act, seed); });
+  bn::apply_finish_block<kAct>(y, mean, rstd, rmean, rvar, x, part, gamma, beta, int(blockIdx.x), int(blockIdx.y), N,
+                               C, HW, rg, eps, momentum, act, quads);
 }
 
 template <bool kAct>
 __global__ void bn_bwd_dx_finish_v7(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                     const float* part, const float* mean, const float* rstd, const float* gamma,
                                     const float* beta, int N, int C, int HW, Split rg, ActK act, bool quads) {
-  const int c = int(blockIdx.x), r = int(blockIdx.y);
-  NL_SHARED(float, k3, 3);
-  if (threadIdx.x < kWarp) {
-    const bn::Sums sm = bn::combine_bwd_warp(c, int(threadIdx.x), part, C, rg);
-    if (threadIdx.x == 0) {
-      const bn::DxCoef k = bn::dx_coef(sm.dz, sm.dzx, rstd[c], gamma[c], N, HW);
-      k3[0] = k.f;
-      k3[1] = k.fx;
-      k3[2] = k.f0;
-      if (r == 0) {
-        dbeta[c] += sm.dz;
-        dgamma[c] += sm.dzx;
-      }
-    }
-  }
-  __syncthreads();
-  const float f = k3[0], fx = k3[1], f0 = k3[2], mu = mean[c];
-  const Affine ab = kAct ? bn::affine(gamma[c], beta[c], mu, rstd[c]) : Affine{0.f, 0.f};
-  const uint64_t seed = kAct ? act_seed(act) : 0;
-  range_pass(
-      c, r, N, C, HW, rg, quads,
-      [&](int64_t k) { dx[k] = bn::dx_value<kAct>(f, fx, f0, mu, ab, x[k], dy[k], act, seed, k); },
-      [&](unsigned q) { bn::dx_quad<kAct>(dx, dy, x, q, f, fx, f0, mu, ab, act, seed); });
+  bn::bwd_dx_finish_block<kAct>(dx, dgamma, dbeta, dy, x, part, mean, rstd, gamma, beta, int(blockIdx.x),
+                                int(blockIdx.y), N, C, HW, rg, act, quads);
 }
 
 // Version 7's two kernels each way; act: the *_act op (nullptr: the plain one).
@@ -413,13 +346,16 @@ bool use_v2() { return kernel_version("batchnorm") >= 2; }
 bool use_v3() { return kernel_version("batchnorm") >= 3; }
 bool use_v4() { return kernel_version("batchnorm") >= 4; }
 bool use_v6() { return kernel_version("batchnorm") == 6; }
-bool use_v7() { return kernel_version("batchnorm") >= 7; }
+bool use_v7() { return kernel_version("batchnorm") == 7; }
+bool use_v8() { return kernel_version("batchnorm") >= 8; }
 }  // namespace
 
 template <>
 void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
+  if (use_v8())
+    return bn::forward_v8(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v7())
     return forward_v7(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v6())
@@ -452,6 +388,7 @@ void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma,
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
+  if (use_v8()) return bn::backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v7()) return backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v2()) {
@@ -478,6 +415,8 @@ void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, floa
     batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
     return activation_forward_inplace(y, int64_t(N) * C * HW, act);
   }
+  if (use_v8())
+    return bn::forward_v8(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
   if (use_v7())
     return forward_v7(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
   if (use_v6())
@@ -501,6 +440,7 @@ void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
     batchnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW);
     return release_scratch(scratch);
   }
+  if (use_v8()) return bn::backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   if (use_v7()) return backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   const Split rg = bn::ranges(N, C);

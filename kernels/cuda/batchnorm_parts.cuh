@@ -1,7 +1,8 @@
-// Pieces of the CUDA batch norm shared by versions 2-5 and 7 (kernels/cuda/batchnorm.cu) and version 6's
-// one-kernel pipeline (kernels/cuda/batchnorm_v6.cu): the ranges of the two-stage reductions, one
-// block's partial sums over a range, a channel's finishing stage on one warp, and the per-value
-// expressions of the element-wise passes. Each is written once, so the versions that share it give
+// Pieces of the CUDA batch norm shared by versions 2-5 and 7 (kernels/cuda/batchnorm.cu), version 6's
+// one-kernel pipeline (kernels/cuda/batchnorm_v6.cu) and version 8's chunks (batchnorm_v8.cu): the
+// ranges of the two-stage reductions, one block's partial sums over a range, a channel's finishing
+// stage on one warp, the per-value expressions of the element-wise passes, and one block's work
+// in versions 2-8. Each is written once, so the versions that share it give
 // the same bits. Math: kernels/batchnorm.h.
 #pragma once
 #include "kernels/activation.h"
@@ -192,12 +193,119 @@ __device__ inline void dx_quad(float* dx, const float* dy, const float* x, unsig
   store_quad(dx, q, out);
 }
 
+// ---- one block's work, as versions 2-8 run it (block (c, r): channel c, range r of rg) --------
+// Block (c, r)'s partial statistics into part[(r * C + c) * 2 + {0, 1}] = mu_b, M2_b (bn_stats_partial).
+__device__ inline void stats_partial_block(float* part, const float* x, int c, int r, int N, int C, int HW, int per) {
+  const int n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
+  const MeanM2 st = stats_range(x, c, n0, n1, C, HW);
+  if (threadIdx.x == 0) {
+    part[(r * C + c) * 2] = st.mean;
+    part[(r * C + c) * 2 + 1] = st.m2;
+  }
+}
+// Block (c, r)'s backward partial sums into part[(r * C + c) * 2 + {0, 1}] = sum dz, sum dz xhat;
+// dz = dy (kAct false: gamma and beta not read) or dy act'(z) (bn_bwd_partial, bn_bwd_partial_act).
+template <bool kAct>
+__device__ inline void bwd_partial_block(float* part, const float* dy, const float* mean, const float* rstd,
+                                         const float* x, const float* gamma, const float* beta, int c, int r, int N,
+                                         int C, int HW, int per, const ActK& act) {
+  const int n0 = r * per, n1 = n0 + per < N ? n0 + per : N;
+  const float mu = mean[c], rs = rstd[c];
+  Sums sm;
+  if constexpr (kAct)
+    sm = bwd_range<true>(dy, x, c, n0, n1, C, HW, mu, rs, affine(gamma[c], beta[c], mu, rs), act, act_seed(act));
+  else
+    sm = bwd_range<false>(dy, x, c, n0, n1, C, HW, mu, rs, Affine{}, ActK{}, 0);
+  if (threadIdx.x == 0) {
+    part[(r * C + c) * 2] = sm.dz;
+    part[(r * C + c) * 2 + 1] = sm.dzx;
+  }
+}
+
+// Channel c's values in samples [n0, n1) of range r, one float4 quad per thread (quads) or one
+// value: fn(k) or fn_quad(q).
+template <class Value, class QuadFn>
+__device__ inline void range_pass(int c, int r, int N, int C, int HW, Split rg, bool quads, Value fn, QuadFn fn_quad) {
+  const int n0 = int(r * rg.per), n1 = n0 + int(rg.per) < N ? n0 + int(rg.per) : N;
+  for (int n = n0; n < n1; ++n) {
+    const int64_t off = (int64_t(n) * C + c) * HW;
+    if (quads) {
+      const unsigned q0 = unsigned(off / kVec), HW4 = unsigned(HW / kVec);
+      for (unsigned q = threadIdx.x; q < HW4; q += blockDim.x) fn_quad(q0 + q);
+    } else {
+      for (int i = int(threadIdx.x); i < HW; i += int(blockDim.x)) fn(off + i);
+    }
+  }
+}
+
+// Versions 7 and 8's element-wise pass of block (c, r), its finishing stage folded in: the first warp
+// combines c's partials as version 5's finishing warp does, so every block of c holds version 5's
+// coefficients; block (c, 0) alone writes the statistics and running statistics (forward) or adds
+// dgamma and dbeta (backward). Every thread of the block must call it (a barrier inside).
+template <bool kAct>
+__device__ inline void apply_finish_block(float* y, float* mean, float* rstd, float* rmean, float* rvar,
+                                          const float* x, const float* part, const float* gamma, const float* beta,
+                                          int c, int r, int N, int C, int HW, Split rg, float eps, float momentum,
+                                          const ActK& act, bool quads) {
+  NL_SHARED(float, ab, 2);
+  if (threadIdx.x < kWarp) {
+    const MeanM2 st = combine_stats_warp(c, int(threadIdx.x), part, N, C, HW, rg);
+    if (threadIdx.x == 0) {
+      const Affine k = affine(gamma[c], beta[c], st.mean, rstd_of(st.m2, N, HW, eps));
+      ab[0] = k.a;
+      ab[1] = k.b;
+      if (r == 0) write_stats(c, st.mean, st.m2, mean, rstd, rmean, rvar, nullptr, gamma, beta, N, C, HW, eps, momentum);
+    }
+  }
+  __syncthreads();
+  const float a = ab[0], b = ab[1];
+  const uint64_t seed = kAct ? act_seed(act) : 0;
+  range_pass(
+      c, r, N, C, HW, rg, quads, [&](int64_t k) { y[k] = y_value<kAct>(a, b, x[k], act, seed, k); },
+      [&](unsigned q) { y_quad<kAct>(y, x, q, a, b, act, seed); });
+}
+template <bool kAct>
+__device__ inline void bwd_dx_finish_block(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                           const float* part, const float* mean, const float* rstd,
+                                           const float* gamma, const float* beta, int c, int r, int N, int C, int HW,
+                                           Split rg, const ActK& act, bool quads) {
+  NL_SHARED(float, k3, 3);
+  if (threadIdx.x < kWarp) {
+    const Sums sm = combine_bwd_warp(c, int(threadIdx.x), part, C, rg);
+    if (threadIdx.x == 0) {
+      const DxCoef k = dx_coef(sm.dz, sm.dzx, rstd[c], gamma[c], N, HW);
+      k3[0] = k.f;
+      k3[1] = k.fx;
+      k3[2] = k.f0;
+      if (r == 0) {
+        dbeta[c] += sm.dz;
+        dgamma[c] += sm.dzx;
+      }
+    }
+  }
+  __syncthreads();
+  const float f = k3[0], fx = k3[1], f0 = k3[2], mu = mean[c];
+  const Affine ab = kAct ? affine(gamma[c], beta[c], mu, rstd[c]) : Affine{0.f, 0.f};
+  const uint64_t seed = kAct ? act_seed(act) : 0;
+  range_pass(
+      c, r, N, C, HW, rg, quads,
+      [&](int64_t k) { dx[k] = dx_value<kAct>(f, fx, f0, mu, ab, x[k], dy[k], act, seed, k); },
+      [&](unsigned q) { dx_quad<kAct>(dx, dy, x, q, f, fx, f0, mu, ab, act, seed); });
+}
+
 // Version 6 (kernels/cuda/batchnorm_v6.cu): the whole forward (statistics, running statistics, y) and
 // the whole backward (dgamma, dbeta +=, dx) in one kernel each, after one zeroing of its counters.
 // act: the *_act op (nullptr: the plain one).
 void forward_v6(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x, const float* gamma,
                 const float* beta, int N, int C, int HW, float eps, float momentum, const Activation<float>* act);
 void backward_v6(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                 const float* x, const float* gamma, const float* beta, int N, int C, int HW,
+                 const Activation<float>* act);
+// Version 8 (kernels/cuda/batchnorm_v8.cu): version 7's blocks in a pipeline of channel chunks, the
+// element-wise pass of a chunk in the launch after its partial sums, so it re-reads x (and dy) from L2.
+void forward_v8(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x, const float* gamma,
+                const float* beta, int N, int C, int HW, float eps, float momentum, const Activation<float>* act);
+void backward_v8(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
                  const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                  const Activation<float>* act);
 

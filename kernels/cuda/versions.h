@@ -2,7 +2,7 @@
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its default version — the newest, except batch norm's version 6 (slower than 5 on a GPU) and
-// the versions never run on a GPU yet: batch norm's 7, conv2d's 4, group and layer norm's 6
+// the versions never run on a GPU yet: batch norm's 7 and 8, conv2d's 4, group and layer norm's 6
 // (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
 // apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as
@@ -51,6 +51,13 @@
 //               channel's partials as version 5's finishing warp does; block (c, 0) writes the
 //               statistics or dgamma/dbeta. Two kernels each way instead of three; version 5's
 //               bits. Not the default until a GPU has timed it (NORMLAB_CUDA_VERSIONS=batchnorm=7)
+//            8: version 7's blocks in a pipeline of channel chunks (kernels/cuda/batchnorm_v8.cu):
+//               launch j runs chunk j's partial sums beside chunk j - 1's element-wise pass, so
+//               the pass re-reads x (and dy) from L2 where a tensor exceeds it; chunks sized so
+//               that a chunk's tensors fit in L2 (set_l2_plan_bytes below). Version 6's ranges
+//               (version 5's on the model's shapes, so version 5's bits there); one chunk, two
+//               launches each way, on every shape whose tensors fit in L2. Not the default until
+//               a GPU has timed it (NORMLAB_CUDA_VERSIONS=batchnorm=8)
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
@@ -73,7 +80,9 @@
 //               per-element backward, version 5. Not the default until a GPU has timed it
 //               (NORMLAB_CUDA_VERSIONS=groupnorm=6,layernorm=6)
 #pragma once
+#include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace normlab::cuda {
@@ -101,15 +110,36 @@ bool conv2d_has_own_weight_grad(int v);
 // (false for version 4, which changes only the *_act ops: its plain ops are version 3's).
 bool norm_has_own_plain(int v);
 
+// The L2 bytes that batch norm's version 8 plans its channel chunks on: 0 (the default) takes the
+// device's L2 size (cudaDevAttrL2CacheSize; the emulator reports none, so there every chunk is one
+// channel). The tests set it to take one chunk, or chunks of two channels; bench_kernels times
+// version 8 at half and twice the device's L2 beside it.
+void set_l2_plan_bytes(std::size_t bytes);
+std::size_t l2_plan_bytes();  // what was set (0: the device's)
+
+// Selects again, when it goes out of scope (also by an exception), the version of op and the L2
+// plan that were selected when it was made: the tests and the benchmark change them inside one.
+class VersionGuard {
+ public:
+  explicit VersionGuard(std::string op) : op_(std::move(op)), version_(kernel_version(op_)), plan_(l2_plan_bytes()) {}
+  ~VersionGuard() {
+    set_l2_plan_bytes(plan_);
+    set_kernel_version(op_, version_);
+  }
+  VersionGuard(const VersionGuard&) = delete;
+  VersionGuard& operator=(const VersionGuard&) = delete;
+
+ private:
+  std::string op_;
+  int version_;
+  std::size_t plan_;
+};
+
 // Runs fn(v) with each version v = 1..count of op selected in turn, then selects again the version
 // that was selected before (also when fn throws): the tests and the benchmark loop over versions so.
 template <class F>
 void for_each_version(const std::string& op, F&& fn) {
-  struct Restore {
-    std::string op;
-    int v;
-    ~Restore() { set_kernel_version(op, v); }
-  } restore{op, kernel_version(op)};
+  const VersionGuard guard(op);
   for (int v = 1, n = kernel_version_count(op); v <= n; ++v) {
     set_kernel_version(op, v);
     fn(v);
