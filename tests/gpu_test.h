@@ -1,4 +1,4 @@
-// Shared by the GPU test programs (test_cuda.cpp, test_cudnn.cpp): the tolerance comparison that
+// Shared by the GPU test programs (test_cuda.cpp with test_cuda_versions.cpp, test_cudnn.cpp): the tolerance comparison that
 // prints max abs/rel error, and the main() that reports SKIPPED (exit 77) where there is no GPU —
 // but FAILS where a GPU is present and cannot be used (a driver too old for the CUDA runtime, say),
 // since skipping there would hide a broken GPU setup. In an emulation build (NORMLAB_CUDA_EMULATE)
@@ -39,6 +39,7 @@ void compare(const char* what, const std::vector<T>& got, const std::type_identi
   CHECK(bad == 0);
 }
 
+#ifdef CATCH_CONFIG_RUNNER  // in the file with main(); the program's other files share the rest
 // The Catch2 session; SKIPPED (CTest's skip code 77) when there is no GPU; FAILED (exit 1) when a
 // GPU is present but the CUDA runtime cannot use it.
 inline int run_on_gpu(int argc, char** argv, const char* needs) {
@@ -54,6 +55,7 @@ inline int run_on_gpu(int argc, char** argv, const char* needs) {
   std::printf("CUDA device: %s\n", cuda_device_name().c_str());
   return Catch::Session().run(argc, argv);
 }
+#endif
 
 // Under the emulator: run the threads and blocks between barriers in reverse order (true) or in
 // order (false). On a GPU the order is the hardware's; the second run then checks determinism.

@@ -102,7 +102,7 @@ void conv_cases(std::vector<OpCase>& v) {
 void norm_cases(std::vector<OpCase>& v) {
   // BN: one value per channel pair of samples; the model's shape; odd channels (> 32, not a multiple);
   // 200 channels of 9 samples: the CUDA v2 reductions' ranges of 2 samples, the last of 1. Group
-  // "norm-large" (4.1M values: the CUDA test runs it on versions 5 and 6 only): versions 2-5 cut each
+  // "norm-large" (4.1M values: the CUDA test runs it on versions 5 and up only): versions 2-5 cut each
   // channel's 5 samples into ranges of 3 and 2 (4,800 values), over version 6's cap of 4,096
   // (kernels/cuda/batchnorm_parts.cuh), so version 6 takes ranges of 2, 2 and 1 samples.
   using B = std::tuple<int, int, int, int, bool, const char*>;
@@ -130,15 +130,20 @@ void norm_cases(std::vector<OpCase>& v) {
                    return r;
                  }});
   // GN: G = 1, 2 and C; HW = 64 makes a (sample, group) segment of 576 values, more than a block's 512 threads
-  for (auto [N, C, HW, G, fd] : {std::tuple{2, 4, 6, 1, true}, std::tuple{2, 4, 6, 2, true}, std::tuple{2, 4, 6, 4, true},
-                                 std::tuple{3, 18, 35, 1, false}, std::tuple{3, 18, 64, 2, false},
-                                 std::tuple{2, 18, 35, 18, false},
-                                 // segments of 2,500 values: the CUDA v2 kernels' 3 chunks per segment, the last shorter
-                                 std::tuple{2, 4, 1250, 2, false},
-                                 // planes of one value: 31 of the CUDA v3 kernel's 32 lanes idle; 30 planes,
-                                 // so its last block of 8 warps has 2 without a plane
-                                 std::tuple{5, 6, 1, 3, false}})
-    v.push_back({str("groupnorm N=%d C=%d HW=%d G=%d", N, C, HW, G), "norm", fd, [=](Device d, DType dt) {
+  using G5 = std::tuple<int, int, int, int, bool, const char*>;
+  for (auto [N, C, HW, G, fd, group] :
+       {G5{2, 4, 6, 1, true, "norm"}, G5{2, 4, 6, 2, true, "norm"}, G5{2, 4, 6, 4, true, "norm"},
+        G5{3, 18, 35, 1, false, "norm"}, G5{3, 18, 64, 2, false, "norm"}, G5{2, 18, 35, 18, false, "norm"},
+        // segments of 2,500 values: the CUDA v2 kernels' 3 chunks per segment, the last shorter
+        G5{2, 4, 1250, 2, false, "norm"},
+        // planes of one value: 31 of the CUDA v3 kernel's 32 lanes idle; 30 planes, so its last block of 8
+        // warps has 2 without a plane
+        G5{5, 6, 1, 3, false, "norm"},
+        // "norm-large" (4.3M values: the CUDA test runs it on version 7 only): 4 segments of 1,064,960
+        // values, which versions 2-6 cut into 256 chunks of 4,160, over version 7's cap of 4,096
+        // (kernels/cuda/norm_chunks_v7.cuh), so version 7 takes 260 chunks of 4,096
+        G5{2, 8, 266240, 2, false, "norm-large"}})
+    v.push_back({str("groupnorm N=%d C=%d HW=%d G=%d", N, C, HW, G), group, fd, [=](Device d, DType dt) {
                    Tensor x = randn({N, C, HW, 1}, 9, d, dt, 2.0), g = randn({C}, 10, d, dt), b = randn({C}, 11, d, dt);
                    Tensor y = nans(x.shape(), d, dt), mean = nans({N, G}, d, dt), rstd = nans({N, G}, d, dt);
                    OpRun r;

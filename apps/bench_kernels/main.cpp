@@ -6,7 +6,8 @@
 //   2. warms up (--warmup launches), then times --repeats launches one by one with CUDA events,
 //      flushing the L2 cache (a write of twice its size) before each, and reports the median;
 //   3. prints its table line at once (µs, GFLOP/s or GB/s, % of DRAM peak, ratio to the reference),
-//      so a run cut short keeps what it measured, and writes the CSV at the end.
+//      so a run cut short keeps what it measured; the CSV is rewritten (temporary file, then
+//      renamed) after every shape, so it too keeps the rows timed before a cut.
 // GB/s counts the bytes an ideal kernel must move (each input read once, each output written once);
 // FLOP counts are 2*N*K*C*R*R*Ho*Wo per convolution pass. The convolution and norm rows come once
 // per version of our kernels (kernels/cuda/versions.h: "conv fwd v1", "conv fwd v2", ...), each
@@ -16,8 +17,9 @@
 // versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5 (and BN's
 // version 6: each direction one kernel whose element-wise pass re-reads x from L2), against the
 // same copy peer. The plain norm rows skip version 4 (it changes only the *_act ops); where a tensor
-// does not fit in L2 (the large shape), BN's version 8 (channel chunks) is timed also with its
-// chunks planned on half and on twice the L2 ("BN fwd+bwd v8 L2/2", "BN fwd+bwd v8 L2*2").
+// does not fit in L2 (the large shape), BN's version 8 and GN's and LN's version 7 (chunks re-read
+// from L2) are timed also with their chunks planned on half and on twice the L2 ("BN fwd+bwd v8
+// L2/2", "GN fwd+bwd v7 L2*2", ...).
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -292,6 +294,23 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
   });
 }
 
+// Where the tensor does not fit in L2, the chunked version v of a norm (batch norm's 8, group and
+// layer norm's 7: chunks re-read from L2) forward + backward again with its chunks planned on half and
+// on twice the device's L2 (its default plan: the L2 itself): which chunk size this GPU's L2
+// rewards. Rows "<op> fwd+bwd v<v> L2/2" and "... L2*2"; err() validates each after its first run.
+void chunk_plans(Bench& b, const std::string& op, const std::string& kernel, int v, const std::string& shape, double n,
+                 const std::function<void()>& f, const std::function<void()>& bw, const std::function<double()>& err) {
+  if (n * sizeof(float) <= double(cuda_l2_bytes())) return;
+  const cuda::VersionGuard guard(kernel);
+  cuda::set_kernel_version(kernel, v);
+  for (const auto& [factor, tag] : {std::pair{0.5, " L2/2"}, std::pair{2.0, " L2*2"}}) {
+    cuda::set_l2_plan_bytes(std::size_t(factor * double(cuda_l2_bytes())));
+    f();
+    bw();
+    b.fwd_bwd(op + " fwd+bwd v" + std::to_string(v) + tag, shape, n, err(), f, bw);
+  }
+}
+
 void bench_bn(Bench& b, int N, int Ch, int H, int W) {
   const Shape xs{N, Ch, H, W}, cs{Ch};
   const int HW = H * W;
@@ -323,19 +342,8 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
     b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
     b.fwd_bwd("BN fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f, ours_b);
   });
-  // Where the tensor does not fit in L2, version 8 (channel chunks re-read from L2) again with its
-  // chunks planned on half and on twice the device's L2 (its default plan: the L2 itself): which
-  // chunk size this GPU's L2 rewards.
-  if (n * sizeof(float) <= double(cuda_l2_bytes())) return;
-  const cuda::VersionGuard guard("batchnorm");
-  cuda::set_kernel_version("batchnorm", 8);
-  for (const auto& [factor, tag] : {std::pair{0.5, " v8 L2/2"}, std::pair{2.0, " v8 L2*2"}}) {
-    cuda::set_l2_plan_bytes(std::size_t(factor * double(cuda_l2_bytes())));
-    ours_f();
-    ours_b();
-    b.fwd_bwd(std::string("BN fwd+bwd") + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f,
-              ours_b);
-  }
+  chunk_plans(b, "BN", "batchnorm", 8, name, n, ours_f, ours_b,
+              [&] { return std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)); });
 }
 
 // GN and LN: cuDNN 9's legacy API has no group or layer norm, so ours is validated against the CPU
@@ -375,6 +383,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
           nullptr);
     b.fwd_bwd(op + " fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), f, bw);
   });
+  chunk_plans(b, op, kernel, 7, name, n, f, bw, [&] { return std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)); });
 }
 
 // A norm with the model's ReLU + dropout (p = 0.05) after it (batchnorm_act_* ..., kernels/activation.h),

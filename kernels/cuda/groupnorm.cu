@@ -1,4 +1,4 @@
-// CUDA group norm, in six versions (kernels/cuda/versions.h). Version 1: one block per (sample,
+// CUDA group norm, in seven versions (kernels/cuda/versions.h). Version 1: one block per (sample,
 // group) — a contiguous run of (C/G)*H*W values — for the statistics, y and dx
 // (kernels/cuda/norm_segment.cuh, shared with layer norm). Version 2: the same segments, each
 // reduced by several blocks and combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
@@ -9,13 +9,15 @@
 // activation's own kernels (kernels/cuda/activation.cuh). Version 5: the element-wise passes of
 // the plain ops (version 3's) and of the *_act ops (version 4's) on quads of four values (float4;
 // kernels/cuda/vec4.cuh). Version 6: version 5 with each finishing stage folded into the
-// element-wise pass after it, two kernels each way (kernels/cuda/norm_finish_v6.cuh). No atomics:
-// deterministic.
+// element-wise pass after it, two kernels each way (kernels/cuda/norm_finish_v6.cuh). Version 7:
+// version 6's blocks in a pipeline of chunks of segments, so that the pass re-reads x (and dy) from
+// L2 (kernels/cuda/norm_chunks_v7.cuh). No atomics: deterministic.
 // Math: kernels/groupnorm.h.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_act_v4.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_chunks_v7.cuh"
 #include "kernels/cuda/norm_finish_v6.cuh"
 #include "kernels/cuda/norm_planes_v3.cuh"
 #include "kernels/cuda/norm_segment.cuh"
@@ -48,6 +50,7 @@ template <>
 void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, int G, float eps) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
+  if (kernel_version("groupnorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("groupnorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("groupnorm") >= 5)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
@@ -57,7 +60,9 @@ void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x
 template <>
 void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
-  if (kernel_version("groupnorm") >= 6)  // beta is read only with an activation
+  if (kernel_version("groupnorm") >= 7)  // beta is read only with an activation
+    return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr);
+  if (kernel_version("groupnorm") >= 6)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr);
   if (kernel_version("groupnorm") >= 5)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr, true);
@@ -75,6 +80,7 @@ template <>
 void groupnorm_act_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                                   const float* beta, int N, int C, int HW, int G, float eps, Activation<float> act) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
+  if (kernel_version("groupnorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("groupnorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("groupnorm") >= 4)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, &act, kernel_version("groupnorm") >= 5);
@@ -85,6 +91,8 @@ template <>
 void groupnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, int G, Activation<float> act) {
+  if (kernel_version("groupnorm") >= 7)
+    return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act);
   if (kernel_version("groupnorm") >= 6)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act);
   if (kernel_version("groupnorm") >= 4)

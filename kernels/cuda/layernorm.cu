@@ -1,4 +1,4 @@
-// CUDA layer norm, in six versions (kernels/cuda/versions.h). Version 1: one block per sample for
+// CUDA layer norm, in seven versions (kernels/cuda/versions.h). Version 1: one block per sample for
 // the statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with group norm). Version 2: each
 // sample reduced by several blocks, combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
 // Both: dgamma/dbeta by one block per channel (per-channel affine: group norm's
@@ -13,6 +13,8 @@
 // four values (float4; kernels/cuda/vec4.cuh); the per-element affine's backward keeps version 2's.
 // Version 6: version 5 with each finishing stage folded into the element-wise pass after it, two
 // kernels each way (kernels/cuda/norm_finish_v6.cuh); the per-element affine's backward is version
+// 5's. Version 7: version 6's blocks in a pipeline of chunks of samples, so that the pass re-reads x
+// (and dy) from L2 (kernels/cuda/norm_chunks_v7.cuh); the per-element affine's backward is version
 // 5's. No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/activation.cuh"
@@ -20,6 +22,7 @@
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/norm_act_v4.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_chunks_v7.cuh"
 #include "kernels/cuda/norm_finish_v6.cuh"
 #include "kernels/cuda/norm_planes_v3.cuh"
 #include "kernels/cuda/norm_segment.cuh"
@@ -68,6 +71,7 @@ template <>
 void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, bool per_element, float eps) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C channels
+  if (kernel_version("layernorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") >= 5)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
@@ -78,7 +82,9 @@ template <>
 void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
-  if (kernel_version("layernorm") >= 6 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+  if (kernel_version("layernorm") >= 7 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+    return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr);
+  if (kernel_version("layernorm") >= 6 && !per_element)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr);
   if (kernel_version("layernorm") >= 5 && !per_element)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr, true);
@@ -100,6 +106,7 @@ void layernorm_act_forward<float>(float* y, float* mean, float* rstd, const floa
                                   const float* beta, int N, int C, int HW, bool per_element, float eps,
                                   Activation<float> act) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C
+  if (kernel_version("layernorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("layernorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("layernorm") >= 4)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, &act, kernel_version("layernorm") >= 5);
@@ -110,6 +117,8 @@ template <>
 void layernorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, bool per_element, Activation<float> act) {
+  if (kernel_version("layernorm") >= 7 && !per_element)
+    return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act);
   if (kernel_version("layernorm") >= 6 && !per_element)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act);
   if (kernel_version("layernorm") >= 4 && !per_element)

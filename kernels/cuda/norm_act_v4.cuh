@@ -42,29 +42,21 @@ __global__ void seg_apply_act(float* y, const float* x, const float* mean, const
   }
 }
 
+// dz for plane_sums_range of the *_act ops: dy * act'(z), z recomputed by seg_z.
+struct ActDz {
+  const float *gamma, *beta;
+  ActK act;
+  uint64_t seed;
+  __device__ float operator()(int c, int64_t k, float x, float dy, float mu, float rs) const {
+    return act_grad(act, seed, k, seg_z(gamma[c], beta[c], x, mu, rs), dy);
+  }
+};
+
 // plane_sums with dz for dy: part[(n * C + c) * 2 + {0, 1}] = s_dz, s_dzx of plane (n, c).
 __global__ void plane_sums_act(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
                                const float* gamma, const float* beta, int N, int C, int HW, int G, ActK act) {
-  const int lane = int(threadIdx.x) % kWarp;
-  const uint64_t seed = act_seed(act);
-  for (int64_t plane = int64_t(blockIdx.x) * kPlanesPerBlock + threadIdx.x / kWarp; plane < int64_t(N) * C;
-       plane += int64_t(gridDim.x) * kPlanesPerBlock) {
-    const int n = int(plane / C), c = int(plane % C), st = n * G + c / (C / G);
-    const float mu = mean[st], rs = rstd[st], gc = gamma[c], bc = beta[c];
-    const float *d = dy + plane * HW, *xs = x + plane * HW;
-    float sdz = 0.f, sdzx = 0.f;
-    for (int i = lane; i < HW; i += kWarp) {
-      const float dz = act_grad(act, seed, plane * HW + i, seg_z(gc, bc, xs[i], mu, rs), d[i]);
-      sdz += dz;
-      sdzx += dz * (xs[i] - mu) * rs;
-    }
-    sdz = warp_sum(sdz);
-    sdzx = warp_sum(sdzx);
-    if (lane == 0) {
-      part[plane * 2] = sdz;
-      part[plane * 2 + 1] = sdzx;
-    }
-  }
+  plane_sums_range(part, dy, mean, rstd, x, C, HW, G, 0, int64_t(N) * C, blockIdx.x, gridDim.x,
+                   ActDz{gamma, beta, act, act_seed(act)});
 }
 
 // seg_bwd_dx with dz for dy.

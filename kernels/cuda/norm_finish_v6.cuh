@@ -28,22 +28,25 @@
 
 namespace normlab::cuda {
 namespace {
-// The block's quads [q0, q0 + blockDim.x) ∩ [0, n4) lie in segments seg0 .. seg0 + count - 1.
+// Block `block` of a pass over quads [qa, qb) takes quads [q0, q0 + blockDim.x) ∩ [qa, qb), which
+// lie in segments seg0 .. seg0 + count - 1 (M4 quads a segment). Version 6's pass is one over all
+// n4 quads; version 7's (norm_chunks_v7.cuh) one over a chunk of whole segments.
 struct BlockSegs {
-  unsigned q0, seg0, count;
+  unsigned q0, q1, seg0, count;
 };
-__device__ inline BlockSegs block_segs(unsigned n4, unsigned M4) {
-  const unsigned q0 = blockIdx.x * blockDim.x, last = (q0 + blockDim.x < n4 ? q0 + blockDim.x : n4) - 1;
-  return {q0, q0 / M4, last / M4 - q0 / M4 + 1};
+__device__ inline BlockSegs block_segs(unsigned qa, unsigned qb, unsigned block, unsigned M4) {
+  const unsigned q0 = qa + block * blockDim.x, q1 = q0 + blockDim.x < qb ? q0 + blockDim.x : qb;
+  return {q0, q1, q0 / M4, (q1 - 1) / M4 - q0 / M4 + 1};
 }
 
+// One block of the forward's pass: its segments' mean and rstd by seg_stat, then its quads. Every
+// thread of the block must call it (a barrier inside).
 template <bool kAct>
-__global__ void seg_apply_finish_v6(float* y, float* mean, float* rstd, const float* x, const float* part,
-                                    const float* gamma, const float* beta, Segments s, unsigned M4, unsigned n4,
-                                    float eps, ActK act) {
+__device__ inline void seg_apply_finish_block(float* y, float* mean, float* rstd, const float* x, const float* part,
+                                              const float* gamma, const float* beta, const Segments& s, unsigned M4,
+                                              const BlockSegs& b, float eps, const ActK& act) {
   NL_SHARED(float, smu, kThreads);  // launched with kThreads threads: at most kThreads segments
   NL_SHARED(float, srs, kThreads);
-  const BlockSegs b = block_segs(n4, M4);
   for (unsigned i = threadIdx.x; i < b.count; i += blockDim.x) {
     const unsigned seg = b.seg0 + i;
     const SegStat st = seg_stat(part, s, seg, eps);
@@ -56,10 +59,42 @@ __global__ void seg_apply_finish_v6(float* y, float* mean, float* rstd, const fl
   }
   __syncthreads();
   const unsigned q = b.q0 + threadIdx.x;
-  if (q < n4) {
+  if (q < b.q1) {
     const QuadAt at = quad_at(s, q, M4);
     seg_apply_quad<kAct>(y, x, smu[at.seg - b.seg0], srs[at.seg - b.seg0], gamma, beta, s, at, q, act,
                          kAct ? act_seed(act) : 0);
+  }
+}
+
+template <bool kAct>
+__global__ void seg_apply_finish_v6(float* y, float* mean, float* rstd, const float* x, const float* part,
+                                    const float* gamma, const float* beta, Segments s, unsigned M4, unsigned n4,
+                                    float eps, ActK act) {
+  seg_apply_finish_block<kAct>(y, mean, rstd, x, part, gamma, beta, s, M4, block_segs(0, n4, blockIdx.x, M4), eps,
+                               act);
+}
+
+// One block of the backward's pass: its segments' mean(g), mean(g * xhat) by plane_segment_means,
+// then its quads; with channel_grads also every channel's dgamma, dbeta (one thread a channel, all N
+// samples' planes: their sums must all be written). Every thread of the block must call it.
+template <bool kAct>
+__device__ inline void seg_bwd_dx_finish_block(float* dx, float* dgamma, float* dbeta, const float* dy,
+                                               const float* mean, const float* rstd, const float* x,
+                                               const float* gamma, const float* beta, const float* part,
+                                               const Segments& s, int N, int C, unsigned M4, const BlockSegs& b,
+                                               bool channel_grads, const ActK& act) {
+  NL_SHARED(float, sm, 2 * kThreads);  // mean(g), mean(g * xhat) of the block's segments
+  if (channel_grads)
+    for (int c = int(threadIdx.x); c < C; c += int(blockDim.x)) plane_channel_grads(dgamma, dbeta, part, N, C, c);
+  for (unsigned i = threadIdx.x; i < b.count; i += blockDim.x)
+    plane_segment_means(sm + 2 * i, part, gamma, C, s.HW, s.G, int64_t(b.seg0 + i));
+  __syncthreads();
+  const unsigned q = b.q0 + threadIdx.x;
+  if (q < b.q1) {
+    const QuadAt at = quad_at(s, q, M4);
+    const unsigned i = at.seg - b.seg0;
+    seg_bwd_dx_quad<kAct>(dx, dy, mean[at.seg], rstd[at.seg], x, gamma, beta, sm[2 * i], sm[2 * i + 1], s, at, q, act,
+                          kAct ? act_seed(act) : 0);
   }
 }
 
@@ -68,20 +103,8 @@ __global__ void seg_bwd_dx_finish_v6(float* dx, float* dgamma, float* dbeta, con
                                      const float* rstd, const float* x, const float* gamma, const float* beta,
                                      const float* part, Segments s, int N, int C, unsigned M4, unsigned n4,
                                      ActK act) {
-  NL_SHARED(float, sm, 2 * kThreads);  // mean(g), mean(g * xhat) of the block's segments
-  const BlockSegs b = block_segs(n4, M4);
-  if (blockIdx.x == 0)
-    for (int c = int(threadIdx.x); c < C; c += int(blockDim.x)) plane_channel_grads(dgamma, dbeta, part, N, C, c);
-  for (unsigned i = threadIdx.x; i < b.count; i += blockDim.x)
-    plane_segment_means(sm + 2 * i, part, gamma, C, s.HW, s.G, int64_t(b.seg0 + i));
-  __syncthreads();
-  const unsigned q = b.q0 + threadIdx.x;
-  if (q < n4) {
-    const QuadAt at = quad_at(s, q, M4);
-    const unsigned i = at.seg - b.seg0;
-    seg_bwd_dx_quad<kAct>(dx, dy, mean[at.seg], rstd[at.seg], x, gamma, beta, sm[2 * i], sm[2 * i + 1], s, at, q, act,
-                          kAct ? act_seed(act) : 0);
-  }
+  seg_bwd_dx_finish_block<kAct>(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, part, s, N, C, M4,
+                                block_segs(0, n4, blockIdx.x, M4), blockIdx.x == 0, act);
 }
 
 // Host side. act: the *_act op's activation, or nullptr for the plain op.

@@ -27,29 +27,46 @@ namespace normlab::cuda {
 namespace {
 constexpr int kPlanesPerBlock = kThreads / kWarp;
 
-// part[(n * C + c) * 2 + {0, 1}] = s_dy, s_dyx of plane (n, c); its statistic is [n * G + c / (C / G)].
-__global__ void plane_sums(float* part, const float* dy, const float* mean, const float* rstd, const float* x, int N,
-                           int C, int HW, int G) {
+// part[(n * C + c) * 2 + {0, 1}] = s_dz, s_dzx of planes p0 .. p1 - 1, one warp per plane: those of
+// block `block` of `blocks` blocks (the 8 warps of a block take consecutive planes; a range larger
+// than the blocks' warps loops). dz(c, k, x, dy, mu, rs) is the value summed for dy at index k of
+// channel c: dy itself (plane_sums) or dy * act'(z) (version 4's plane_sums_act). Its statistic is
+// [n * G + c / (C / G)]. Also group and layer norm's version 7 (norm_chunks_v7.cuh).
+template <class Dz>
+__device__ inline void plane_sums_range(float* part, const float* dy, const float* mean, const float* rstd,
+                                        const float* x, int C, int HW, int G, int64_t p0, int64_t p1, int64_t block,
+                                        int64_t blocks, Dz dz) {
   const int lane = int(threadIdx.x) % kWarp;
   // Whole warps take planes (the loop's condition is the same for the 32 lanes, so the shuffles
-  // below always see all of them); a grid smaller than the planes loops.
-  for (int64_t plane = int64_t(blockIdx.x) * kPlanesPerBlock + threadIdx.x / kWarp; plane < int64_t(N) * C;
-       plane += int64_t(gridDim.x) * kPlanesPerBlock) {
+  // below always see all of them).
+  for (int64_t plane = p0 + block * kPlanesPerBlock + threadIdx.x / kWarp; plane < p1;
+       plane += blocks * kPlanesPerBlock) {
     const int n = int(plane / C), c = int(plane % C), st = n * G + c / (C / G);
     const float mu = mean[st], rs = rstd[st];
     const float *d = dy + plane * HW, *xs = x + plane * HW;
-    float sdy = 0.f, sdyx = 0.f;
+    float sdz = 0.f, sdzx = 0.f;
     for (int i = lane; i < HW; i += kWarp) {
-      sdy += d[i];
-      sdyx += d[i] * (xs[i] - mu) * rs;
+      const float g = dz(c, plane * HW + i, xs[i], d[i], mu, rs);
+      sdz += g;
+      sdzx += g * (xs[i] - mu) * rs;
     }
-    sdy = warp_sum(sdy);
-    sdyx = warp_sum(sdyx);
+    sdz = warp_sum(sdz);
+    sdzx = warp_sum(sdzx);
     if (lane == 0) {
-      part[plane * 2] = sdy;
-      part[plane * 2 + 1] = sdyx;
+      part[plane * 2] = sdz;
+      part[plane * 2 + 1] = sdzx;
     }
   }
+}
+// dz for plane_sums_range of the plain op: dy itself.
+struct PlainDz {
+  __device__ float operator()(int, int64_t, float, float dy, float, float) const { return dy; }
+};
+
+// part[(n * C + c) * 2 + {0, 1}] = s_dy, s_dyx of plane (n, c), all N * C planes over the grid.
+__global__ void plane_sums(float* part, const float* dy, const float* mean, const float* rstd, const float* x, int N,
+                           int C, int HW, int G) {
+  plane_sums_range(part, dy, mean, rstd, x, C, HW, G, 0, int64_t(N) * C, blockIdx.x, gridDim.x, PlainDz{});
 }
 
 // The two finishing sums, also group and layer norm's version 6 (norm_finish_v6.cuh):

@@ -44,9 +44,9 @@ __device__ inline int64_t seg_param(const Segments& s, int seg, int64_t i) {
   return s.per_element ? i : int64_t(seg % s.G) * s.Cg + i / s.HW;
 }
 
-// part[(seg * R + r) * 2 + {0, 1}] = the chunk's mean and M2.
-__global__ void seg_stats_partial(float* part, const float* x, Segments s) {
-  const int seg = int(blockIdx.x), r = int(blockIdx.y);
+// part[(seg * R + r) * 2 + {0, 1}] = chunk r of segment seg's mean and M2, by one block (also
+// group and layer norm's version 7, norm_chunks_v7.cuh).
+__device__ inline void seg_stats_partial_block(float* part, const float* x, const Segments& s, int seg, int r) {
   const int64_t i0 = r * s.chunk, i1 = i0 + s.chunk < s.M ? i0 + s.chunk : s.M;
   const float* xs = x + int64_t(seg) * s.M;
   float sum = 0.f;
@@ -62,6 +62,9 @@ __global__ void seg_stats_partial(float* part, const float* x, Segments s) {
     part[(int64_t(seg) * s.R + r) * 2] = mu;
     part[(int64_t(seg) * s.R + r) * 2 + 1] = m2;
   }
+}
+__global__ void seg_stats_partial(float* part, const float* x, Segments s) {
+  seg_stats_partial_block(part, x, s, int(blockIdx.x), int(blockIdx.y));
 }
 
 // Segment seg's mean and rstd from its chunks' partials, in chunk order (also group and layer

@@ -3,7 +3,7 @@
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its default version — the newest, except batch norm's version 6 (slower than 5 on a GPU) and
 // the versions never run on a GPU yet: batch norm's 7 and 8, conv2d's 4, group and layer norm's 6
-// (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
+// and 7 (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
 // apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as
 // a training run timed on an older version.
@@ -79,6 +79,12 @@
 //               instead of three; version 5's bits. Where quads do not apply, and for LN's
 //               per-element backward, version 5. Not the default until a GPU has timed it
 //               (NORMLAB_CUDA_VERSIONS=groupnorm=6,layernorm=6)
+//            7: version 6's blocks in a pipeline of chunks of segments (norm_chunks_v7.cuh), as
+//               batch norm's version 8: launch j runs chunk j's partial sums beside chunk j - 1's
+//               element-wise pass, which re-reads x (and dy) from L2 where a tensor exceeds it; the
+//               forward's chunks of values capped at 4,096 (the model's are under it: version 6's
+//               bits there); one chunk, two launches each way, wherever the tensors fit in L2. Not
+//               the default until a GPU has timed it (NORMLAB_CUDA_VERSIONS=groupnorm=7,layernorm=7)
 #pragma once
 #include <cstddef>
 #include <string>
@@ -110,10 +116,11 @@ bool conv2d_has_own_weight_grad(int v);
 // (false for version 4, which changes only the *_act ops: its plain ops are version 3's).
 bool norm_has_own_plain(int v);
 
-// The L2 bytes that batch norm's version 8 plans its channel chunks on: 0 (the default) takes the
-// device's L2 size (cudaDevAttrL2CacheSize; the emulator reports none, so there every chunk is one
-// channel). The tests set it to take one chunk, or chunks of two channels; bench_kernels times
-// version 8 at half and twice the device's L2 beside it.
+// The L2 bytes that the chunked versions — batch norm's 8 (chunks of channels), group and layer
+// norm's 7 (chunks of segments) — plan their chunks on: 0 (the default) takes the device's L2 size
+// (cudaDevAttrL2CacheSize; the emulator reports none, so there every chunk is one channel or one
+// segment). The tests set it to take one chunk, or chunks of a few; bench_kernels times those
+// versions at half and twice the device's L2 beside it.
 void set_l2_plan_bytes(std::size_t bytes);
 std::size_t l2_plan_bytes();  // what was set (0: the device's)
 
