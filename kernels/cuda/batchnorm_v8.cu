@@ -27,13 +27,10 @@
 // version 5's ranges give 16). The sums and expressions are version 7's, from the same functions:
 // version 5's bits where the ranges are version 5's (every shape of the model), version 6's where
 // they are capped, and the chunk size never changes a bit (it only picks the launch of a block).
-#include <algorithm>
-
-#include "core/device.h"
 #include "kernels/cuda/batchnorm_parts.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/l2_chunks.cuh"
 #include "kernels/cuda/vec4.cuh"
-#include "kernels/cuda/versions.h"
 
 namespace normlab::cuda::bn {
 namespace {
@@ -68,23 +65,9 @@ __global__ void bn_backward_v8(float* dx, float* dgamma, float* dbeta, float* pa
                               rg, act, quads);
 }
 
-// Channels per chunk: the most for which `resident` tensors' worth of them fit in the L2 plan, at
-// least 1, at most C.
+// Channels per chunk: the most of which `resident` tensors' worth fit in the L2 plan.
 int chunk_channels(int N, int C, int HW, int resident) {
-  const std::size_t plan = l2_plan_bytes() ? l2_plan_bytes() : cuda_l2_bytes();
-  const double per_channel = double(N) * double(HW) * sizeof(float) * resident;
-  return int(std::clamp(double(plan) / per_channel, 1.0, double(C)));
-}
-
-// Launch j = 0..chunks: launch(grid, red0, nred, app0), the partial sums of chunk j and the pass of j - 1.
-template <class Launch>
-void run_pipeline(int C, int cc, const Split& rg, Launch launch) {
-  const int chunks = (C + cc - 1) / cc;
-  for (int j = 0; j <= chunks; ++j) {
-    const int red0 = j * cc, nred = j < chunks ? std::min(cc, C - red0) : 0;
-    const int app0 = (j - 1) * cc, napp = j > 0 ? std::min(cc, C - app0) : 0;
-    launch(dim3(unsigned(nred + napp), unsigned(rg.count)), red0, nred, app0);
-  }
+  return l2_chunk_items(C, double(N) * double(HW) * sizeof(float) * resident);
 }
 }  // namespace
 
@@ -94,7 +77,8 @@ void forward_v8(float* y, float* mean, float* rstd, float* rmean, float* rvar, c
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * std::size_t(rg.count) * C * 2));
   const ActK a = act ? act_k(*act) : ActK{};
   const bool quads = vec4_ok(int64_t(N) * C * HW, HW, y, x);
-  run_pipeline(C, chunk_channels(N, C, HW, kFwdResident), rg, [&](dim3 grid, int red0, int nred, int app0) {
+  chunk_pipeline(C, chunk_channels(N, C, HW, kFwdResident), [&](int red0, int nred, int app0, int napp) {
+    const dim3 grid(unsigned(nred + napp), unsigned(rg.count));
     if (act)
       NL_LAUNCH(bn_forward_v8<true>, grid, kThreads, 0, y, mean, rstd, rmean, rvar, part, x, gamma, beta, N, C, HW, rg,
                 eps, momentum, a, quads, red0, nred, app0);
@@ -112,7 +96,8 @@ void backward_v8(float* dx, float* dgamma, float* dbeta, const float* dy, const 
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * std::size_t(rg.count) * C * 2));
   const ActK a = act ? act_k(*act) : ActK{};
   const bool quads = vec4_ok(int64_t(N) * C * HW, HW, dx, dy, x);
-  run_pipeline(C, chunk_channels(N, C, HW, kBwdResident), rg, [&](dim3 grid, int red0, int nred, int app0) {
+  chunk_pipeline(C, chunk_channels(N, C, HW, kBwdResident), [&](int red0, int nred, int app0, int napp) {
+    const dim3 grid(unsigned(nred + napp), unsigned(rg.count));
     if (act)
       NL_LAUNCH(bn_backward_v8<true>, grid, kThreads, 0, dx, dgamma, dbeta, part, dy, x, mean, rstd, gamma, beta, N, C,
                 HW, rg, a, quads, red0, nred, app0);

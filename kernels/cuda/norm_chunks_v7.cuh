@@ -33,11 +33,9 @@
 // picks the launch of a block. Where quads do not apply, and for layer norm's per-element affine
 // backward, version 7 runs version 5, as version 6 does. No atomics: deterministic.
 #pragma once
-#include <algorithm>
-
 #include "core/device.h"
+#include "kernels/cuda/l2_chunks.cuh"
 #include "kernels/cuda/norm_finish_v6.cuh"
-#include "kernels/cuda/versions.h"
 
 namespace normlab::cuda {
 namespace {
@@ -56,24 +54,9 @@ Segments capped_segments(Segments s) {
   return s;
 }
 
-// Segments per chunk: the most for which `resident` tensors' worth of them fit in the L2 plan, at
-// least 1, at most all.
+// Segments per chunk: the most of which `resident` tensors' worth fit in the L2 plan.
 int chunk_segments(const Segments& s, int resident) {
-  const std::size_t plan = l2_plan_bytes() ? l2_plan_bytes() : cuda_l2_bytes();
-  const double per_segment = double(s.M) * sizeof(float) * resident;
-  return int(std::clamp(double(plan) / per_segment, 1.0, double(s.nseg)));
-}
-
-// Launch j = 0..chunks: launch(red0, nred, app0, napp), the partial sums of segments [red0, red0 +
-// nred) (chunk j) and the pass of segments [app0, app0 + napp) (chunk j - 1).
-template <class Launch>
-void run_segment_pipeline(int nseg, int cs, Launch launch) {
-  const int chunks = (nseg + cs - 1) / cs;
-  for (int j = 0; j <= chunks; ++j) {
-    const int red0 = j * cs, nred = j < chunks ? std::min(cs, nseg - red0) : 0;
-    const int app0 = (j - 1) * cs, napp = j > 0 ? std::min(cs, nseg - app0) : 0;
-    launch(red0, nred, app0, napp);
-  }
+  return l2_chunk_items(s.nseg, double(s.M) * sizeof(float) * resident);
 }
 
 // Blocks b < nred_blocks: chunk r = b % R of segment red0 + b / R; the others the pass over quads [qa, qb).
@@ -122,7 +105,7 @@ void segments_forward_v7(float* y, float* mean, float* rstd, const float* x, con
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * std::size_t(s.nseg) * s.R));
   const unsigned M4 = unsigned(s.M / kVec);
   const ActK a = act ? act_k(*act) : ActK{};
-  run_segment_pipeline(s.nseg, chunk_segments(s, kV7FwdResident), [&](int red0, int nred, int app0, int napp) {
+  chunk_pipeline(s.nseg, chunk_segments(s, kV7FwdResident), [&](int red0, int nred, int app0, int napp) {
     const unsigned nred_blocks = unsigned(nred) * unsigned(s.R), qa = unsigned(app0) * M4,
                    qb = qa + unsigned(napp) * M4, grid = nred_blocks + quad_blocks(qb - qa);
     if (act)
@@ -148,7 +131,7 @@ void planes_backward_v7(float* dx, float* dgamma, float* dbeta, const float* dy,
   const unsigned M4 = unsigned(s.M / kVec);
   const ActK a = act ? act_k(*act) : ActK{};
   const int64_t Cg = C / G, nseg = s.nseg;
-  run_segment_pipeline(s.nseg, chunk_segments(s, kV7BwdResident), [&](int red0, int nred, int app0, int napp) {
+  chunk_pipeline(s.nseg, chunk_segments(s, kV7BwdResident), [&](int red0, int nred, int app0, int napp) {
     const int64_t p0 = red0 * Cg, p1 = (red0 + nred) * Cg;
     const unsigned nred_blocks = unsigned((p1 - p0 + kPlanesPerBlock - 1) / kPlanesPerBlock),
                    qa = unsigned(app0) * M4, qb = qa + unsigned(napp) * M4,
