@@ -20,13 +20,13 @@ inline int l2_chunk_items(int items, double bytes_per_item) {
 
 // Launch j = 0..chunks of items cut into chunks of `per`: launch(red0, nred, app0, napp), the partial
 // sums of items [red0, red0 + nred) (chunk j; none in the last launch) and the element-wise pass of
-// items [app0, app0 + napp) (chunk j - 1; none in the first).
+// items [app0, app0 + napp) (chunk j - 1; none in the first, where app0 = 0).
 template <class Launch>
 void chunk_pipeline(int items, int per, Launch launch) {
   const int chunks = (items + per - 1) / per;
   for (int j = 0; j <= chunks; ++j) {
     const int red0 = j * per, nred = j < chunks ? std::min(per, items - red0) : 0;
-    const int app0 = (j - 1) * per, napp = j > 0 ? std::min(per, items - app0) : 0;
+    const int app0 = j > 0 ? (j - 1) * per : 0, napp = j > 0 ? std::min(per, items - app0) : 0;
     launch(red0, nred, app0, napp);
   }
 }
