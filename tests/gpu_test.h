@@ -1,5 +1,5 @@
-// Shared by the GPU test programs (test_cuda.cpp with test_cuda_versions.cpp, test_cudnn.cpp): the tolerance comparison that
-// prints max abs/rel error, and the main() that reports SKIPPED (exit 77) where there is no GPU —
+// Shared by the GPU test programs (test_cuda.cpp with test_cuda_versions.cpp, test_cudnn.cpp): the
+// tolerance comparison that prints max abs/rel error, and the main() that reports SKIPPED (exit 77) where there is no GPU —
 // but FAILS where a GPU is present and cannot be used (a driver too old for the CUDA runtime, say),
 // since skipping there would hide a broken GPU setup. In an emulation build (NORMLAB_CUDA_EMULATE)
 // the CUDA device is the CPU emulator, so these tests always run.

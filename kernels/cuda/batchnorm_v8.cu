@@ -7,7 +7,7 @@
 // tensor larger than L2 (N=256, C=64, 56x56: 205 MB a tensor, against 50 MB of L2 on an H100) the
 // second read comes from DRAM too: 3 tensor passes forward (x, x, y) and 5 backward (dy, x, dy, x,
 // dx) where 2 and 3 would do. Run 4 measured version 5 at 52% of the copy bandwidth there
-// (docs/results-gpu.md); 8 passes of 5 cap it at 62%.
+// (docs/results-gpu.md); 8 passes of 5 cap it at 62.5%.
 //
 // How. The channels are cut into chunks of cc channels; chunk j is channels [j cc, j cc + cc).
 // Launch j runs, side by side on one grid, the partial sums of chunk j (bn::stats_partial_block:
