@@ -9,7 +9,8 @@
 #        compile
 #        (default: all of them)
 # Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1), JOBS
-# (runs side by side in the parallel step, default 15).
+# (runs side by side in the parallel step, default 15), BENCH_ONLY (the bench step times only the rows
+# whose op name matches this regular expression: bench_kernels --only; default every row).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
 # library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
 # skipped test is a failure here) and sanitizer: compute-sanitizer memcheck/racecheck/initcheck/
@@ -301,8 +302,9 @@ if want fusion; then
   done
 fi
 if want bench && [ -x "$B/bin/bench_kernels" ]; then
+  only=(); [ -n "${BENCH_ONLY:-}" ] && only=(--only "$BENCH_ONLY")
   step "bench_kernels (ours vs cuDNN/cuBLAS/copy)" "$O/bench_kernels.log" 180 \
-    "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv"
+    "$B/bin/bench_kernels" --csv "$O/bench_kernels.csv" "${only[@]}"
   [ -f "$O/bench_kernels.csv" ] && python3 scripts/bench-summary.py "$O/bench_kernels.csv" >>"$S"
 fi
 

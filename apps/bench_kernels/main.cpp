@@ -20,6 +20,10 @@
 // does not fit in L2 (the large shape), BN's version 8 and GN's and LN's version 7 (chunks re-read
 // from L2) are timed also with their chunks planned on half and on twice the L2 ("BN fwd+bwd v8
 // L2/2", "GN fwd+bwd v7 L2*2", ...).
+// --only REGEX keeps the rows whose op name (the first column: "conv fwd v4", "BN fwd+bwd v8 L2/2",
+// "GN+act fwd+bwd v5", ...) the regular expression matches somewhere; the others are neither
+// validated nor timed, and the CPU references and cuDNN set-ups that only they need are not made.
+// GPU time comes in minutes (docs/results-gpu.md): a run can time just the versions it has not.
 #include <cuda_runtime_api.h>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +33,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -54,6 +60,7 @@ struct Options {
   int repeats = 100, warmup = 10;
   std::string csv = "bench_kernels.csv";
   bool large = true;
+  std::string only;  // --only: a regular expression on the rows' op names (empty: every row)
 };
 
 struct Row {
@@ -198,6 +205,14 @@ struct Bench {
   L2Flush flush;
   double peak;  // DRAM GB/s, for the % column
   std::vector<Row> rows;
+  std::optional<std::regex> only;  // --only
+  int skipped = 0;                 // rows --only left out
+  // Whether the row named op is to be validated and timed (--only); counts the ones left out.
+  bool wants(const std::string& op) {
+    if (!only || std::regex_search(op, *only)) return true;
+    ++skipped;
+    return false;
+  }
   void add(const Row& r) {
     rows.push_back(r);
     print_row(r, peak);
@@ -251,29 +266,47 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
   const Shape xs{s.N, s.C, s.H, s.W}, ws{s.K, s.C, s.R, s.R}, ys{s.N, s.K, s.Ho(), s.Wo()};
   Tensor x = dev(rand_host(xs, 1)), w = dev(rand_host(ws, 2, 0.3)), dy = dev(rand_host(ys, 3));
   Tensor y = dev_empty(ys), yr = dev_empty(ys), dx = dev_empty(xs), dxr = dev_empty(xs), dwr = dev_full(ws, 0.0);
-  ref::CudnnConv c(s, true);
   const double fl = 2.0 * s.N * s.K * s.C * s.R * s.R * s.Ho() * s.Wo();
-  const std::string name = conv_name(s), ref = "cuDNN (" + c.algorithms() + ")";
-  c.forward(F(yr), C(x), C(w), nullptr);
-  c.backward_data(F(dxr), C(dy), C(w));
+  const std::string name = conv_name(s);
+  std::string ref;
+  // cuDNN's set-up (its fastest algorithms, found by timing them) and its outputs, made before the
+  // first row that --only keeps.
+  std::optional<ref::CudnnConv> cudnn;
+  const auto reference = [&]() -> ref::CudnnConv& {
+    if (!cudnn) {
+      cudnn.emplace(s, true);
+      ref = "cuDNN (" + cudnn->algorithms() + ")";
+      cudnn->forward(F(yr), C(x), C(w), nullptr);
+      cudnn->backward_data(F(dxr), C(dy), C(w));
+    }
+    return *cudnn;
+  };
   cuda::for_each_version("conv2d", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
     const std::string tag = " v" + std::to_string(v);
-    // Weight gradients accumulate, cuDNN's too (beta = 1): the previous version's timed reference
-    // launches added into dwr, so it is recomputed from zero before this version is validated.
-    CUDA_CHECK(cudaMemset(F(dwr), 0, dwr.numel() * sizeof(float)));
-    c.backward_weight(F(dwr), nullptr, C(dy), C(x));
     if (cuda::conv2d_has_own_forward(v)) {  // else its forward and data-gradient rows would repeat v-1's
-      cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
-      b.run(
-          "conv fwd" + tag, name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
-          [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
-          [&] { c.forward(F(yr), C(x), C(w), nullptr); });
-      cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
-      b.run(
-          "conv bwd-data" + tag, name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
-          [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
+      if (b.wants("conv fwd" + tag)) {
+        ref::CudnnConv& c = reference();
+        cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);
+        b.run(
+            "conv fwd" + tag, name, fl, true, max_abs_diff(y, yr), 1e-3, ref,
+            [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
+            [&] { c.forward(F(yr), C(x), C(w), nullptr); });
+      }
+      if (b.wants("conv bwd-data" + tag)) {
+        ref::CudnnConv& c = reference();
+        cuda::conv2d_backward_data(F(dx), C(dy), C(w), s);
+        b.run(
+            "conv bwd-data" + tag, name, fl, true, max_abs_diff(dx, dxr), 1e-3, ref,
+            [&] { cuda::conv2d_backward_data(F(dx), C(dy), C(w), s); }, [&] { c.backward_data(F(dxr), C(dy), C(w)); });
+      }
     }
-    if (cuda::conv2d_has_own_weight_grad(v)) {  // else its row would repeat v-1's
+    // (else its row would repeat v-1's)
+    if (cuda::conv2d_has_own_weight_grad(v) && b.wants("conv bwd-weight" + tag)) {
+      ref::CudnnConv& c = reference();
+      // Weight gradients accumulate, cuDNN's too (beta = 1): the previous version's timed reference
+      // launches added into dwr, so it is recomputed from zero before this version is validated.
+      CUDA_CHECK(cudaMemset(F(dwr), 0, dwr.numel() * sizeof(float)));
+      c.backward_weight(F(dwr), nullptr, C(dy), C(x));
       Tensor dw = dev_full(ws, 0.0);
       cuda::conv2d_backward_weight<float>(F(dw), nullptr, C(dy), C(x), s);  // from zero: one accumulation each
       b.run(
@@ -283,9 +316,10 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
           [&] { c.backward_weight(F(dwr), nullptr, C(dy), C(x)); });
     }
     // A 1x1 convolution is a GEMM: cuBLAS as a second reference.
-    if (cuda::conv2d_has_own_forward(v) && s.R == 1 && s.pad == 0) {
+    if (cuda::conv2d_has_own_forward(v) && s.R == 1 && s.pad == 0 && b.wants("conv fwd (1x1 as GEMM)" + tag)) {
       Tensor yb = dev_empty(ys);
       ref::cublas_conv1x1_forward(F(yb), C(x), C(w), s.N, s.C, s.H * s.W, s.K);
+      cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s);  // (the "conv fwd" row may be left out)
       b.run(
           "conv fwd (1x1 as GEMM)" + tag, name, fl, true, max_abs_diff(y, yb), 1e-3, "cuBLAS SGEMM strided-batched",
           [&] { cuda::conv2d_forward<float>(F(y), C(x), C(w), nullptr, s); },
@@ -304,10 +338,12 @@ void chunk_plans(Bench& b, const std::string& op, const std::string& kernel, int
   const cuda::VersionGuard guard(kernel);
   cuda::set_kernel_version(kernel, v);
   for (const auto& [factor, tag] : {std::pair{0.5, " L2/2"}, std::pair{2.0, " L2*2"}}) {
+    const std::string row = op + " fwd+bwd v" + std::to_string(v) + tag;
+    if (!b.wants(row)) continue;
     cuda::set_l2_plan_bytes(std::size_t(factor * double(cuda_l2_bytes())));
     f();
     bw();
-    b.fwd_bwd(op + " fwd+bwd v" + std::to_string(v) + tag, shape, n, err(), f, bw);
+    b.fwd_bwd(row, shape, n, err(), f, bw);
   }
 }
 
@@ -336,11 +372,21 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
   cuda::for_each_version("batchnorm", [&](int v) {  // every version (kernels/cuda/versions.h) beside cuDNN
     if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat the previous version's
     const std::string tag = " v" + std::to_string(v);
-    ours_f();
-    b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
-    ours_b();
-    b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
-    b.fwd_bwd("BN fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f, ours_b);
+    // (each row validates on its own outputs: the rows before it may have been left out)
+    if (b.wants("BN fwd (train)" + tag)) {
+      ours_f();
+      b.run("BN fwd (train)" + tag, name, 8 * n, false, max_abs_diff(y, yr), 1e-3, "cuDNN", ours_f, ref_f);
+    }
+    if (b.wants("BN bwd" + tag)) {
+      ours_f();
+      ours_b();
+      b.run("BN bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxr), 1e-3, "cuDNN", ours_b, ref_b);
+    }
+    if (b.wants("BN fwd+bwd" + tag)) {
+      ours_f();
+      ours_b();
+      b.fwd_bwd("BN fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f, ours_b);
+    }
   });
   chunk_plans(b, "BN", "batchnorm", 8, name, n, ours_f, ours_b,
               [&] { return std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)); });
@@ -358,32 +404,53 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
          db = dev_full(cs, 0);
   Tensor yh = Tensor::empty(xs), mh = Tensor::empty(ss), rh = Tensor::empty(ss), dxh = Tensor::empty(xs),
          dgh = Tensor::zeros(cs), dbh = Tensor::zeros(cs);
-  std::function<void()> f, bw;
+  std::function<void()> f, bw, cpu_refs;
   if (ln) {
-    cpu::layernorm_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, false, 1e-5f);
-    cpu::layernorm_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(xh), C(gh), N, Ch, HW, false);
+    cpu_refs = [&] {
+      cpu::layernorm_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, false, 1e-5f);
+      cpu::layernorm_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(xh), C(gh), N, Ch, HW, false);
+    };
     f = [&] { cuda::layernorm_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, false, 1e-5f); };
     bw = [&] { cuda::layernorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW, false); };
   } else {
-    cpu::groupnorm_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, G, 1e-5f);
-    cpu::groupnorm_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(xh), C(gh), N, Ch, HW, G);
+    cpu_refs = [&] {
+      cpu::groupnorm_forward(F(yh), F(mh), F(rh), C(xh), C(gh), C(bh), N, Ch, HW, G, 1e-5f);
+      cpu::groupnorm_backward(F(dxh), F(dgh), F(dbh), C(dyh), C(mh), C(rh), C(xh), C(gh), N, Ch, HW, G);
+    };
     f = [&] { cuda::groupnorm_forward(F(y), F(m), F(r), C(x), C(g), C(bt), N, Ch, HW, G, 1e-5f); };
     bw = [&] { cuda::groupnorm_backward(F(dx), F(dg), F(db), C(dy), C(m), C(r), C(x), C(g), N, Ch, HW, G); };
   }
   const std::string name = "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" +
                            std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
   const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
-  cuda::for_each_version(kernel, [&](int v) {  // every version (kernels/cuda/versions.h)
-    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat the previous version's
-    const std::string tag = " v" + std::to_string(v);
+  bool refs_made = false;  // the CPU references, made before the first row that --only keeps
+  const auto ours = [&] {
+    if (!refs_made) cpu_refs();
+    refs_made = true;
     f();
     bw();
-    b.run(op + " fwd" + tag, name, 8 * n, false, max_abs_diff(y, yh), 1e-3, "CPU kernels (validation only)", f, nullptr);
-    b.run(op + " bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, "CPU kernels (validation only)", bw,
-          nullptr);
-    b.fwd_bwd(op + " fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), f, bw);
+  };
+  cuda::for_each_version(kernel, [&](int v) {  // every version (kernels/cuda/versions.h)
+    if (!cuda::norm_has_own_plain(v)) return;  // its rows would repeat the previous version's
+    const std::string tag = " v" + std::to_string(v), cpu = "CPU kernels (validation only)";
+    if (b.wants(op + " fwd" + tag)) {
+      ours();
+      b.run(op + " fwd" + tag, name, 8 * n, false, max_abs_diff(y, yh), 1e-3, cpu, f, nullptr);
+    }
+    if (b.wants(op + " bwd" + tag)) {
+      ours();
+      b.run(op + " bwd" + tag, name, 12 * n, false, max_abs_diff(dx, dxh), 1e-3, cpu, bw, nullptr);
+    }
+    if (b.wants(op + " fwd+bwd" + tag)) {
+      ours();
+      b.fwd_bwd(op + " fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), f, bw);
+    }
   });
-  chunk_plans(b, op, kernel, 7, name, n, f, bw, [&] { return std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)); });
+  chunk_plans(b, op, kernel, 7, name, n, f, bw, [&] {
+    if (!refs_made) cpu_refs();  // (chunk_plans ran f and bw before asking)
+    refs_made = true;
+    return std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh));
+  });
 }
 
 // A norm with the model's ReLU + dropout (p = 0.05) after it (batchnorm_act_* ..., kernels/activation.h),
@@ -395,6 +462,11 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
 void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& kernel) {
   const Shape xs{N, Ch, H, W}, cs{Ch};
   const bool bn = kernel == "batchnorm", gn = kernel == "groupnorm";
+  const std::string op = bn ? "BN" : gn ? "GN" : "LN";
+  const auto row = [&](int v) { return op + "+act fwd+bwd v" + std::to_string(v); };
+  std::vector<bool> wanted(cuda::kernel_version_count(kernel) + 1, false);  // by version (--only)
+  for (int v = 1; v < int(wanted.size()); ++v) wanted[v] = b.wants(row(v));
+  if (std::find(wanted.begin(), wanted.end(), true) == wanted.end()) return;  // (no CPU references to make)
   const int HW = H * W, G = 2;
   const Shape ss = bn ? cs : gn ? Shape{N, G} : Shape{N};
   const double n = double(N) * Ch * HW;
@@ -442,14 +514,14 @@ void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& ke
   }
   const std::string name =
       "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" + std::to_string(W);
-  const std::string op = bn ? "BN" : gn ? "GN" : "LN";
   const std::vector<double> z = zh.to_vector();
   int64_t left_out = 0;
   cuda::for_each_version(kernel, [&](int v) {
+    if (!wanted[v]) return;
     f();
     bw();
     const double err = std::max(max_abs_diff(y, yh), max_abs_diff_off_kink(dx, dxh, z, left_out));
-    b.fwd_bwd(op + "+act fwd+bwd v" + std::to_string(v), name, n, err, f, bw);
+    b.fwd_bwd(row(v), name, n, err, f, bw);
   });
   std::printf("%-24s %-28s (dx compared off the ReLU's kink: %lld of %.0f values with |z| < %.0e left out)\n",
               (op + "+act").c_str(), name.c_str(), static_cast<long long>(left_out), n, kKinkBand);
@@ -461,19 +533,23 @@ void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {
   Tensor xh = rand_host(xs, 12), x = dev(xh), y = dev_empty(xs), yh = Tensor::empty(xs);
   Tensor p = dev_empty(ps), ph = Tensor::empty(ps), am = Tensor::empty(ps, DType::i32, Device::cuda),
          amh = Tensor::empty(ps, DType::i32);
-  cpu::relu_forward(F(yh), C(xh), n);
-  cuda::relu_forward(F(y), C(x), n);
   const std::string name =
       "N" + std::to_string(N) + " C" + std::to_string(Ch) + " " + std::to_string(H) + "x" + std::to_string(W);
-  b.run(
-      "ReLU fwd", name, 8.0 * n, false, max_abs_diff(y, yh), 0, "CPU kernels (validation only)",
-      [&] { cuda::relu_forward(F(y), C(x), n); }, nullptr);
-  cpu::maxpool2x2_forward(F(ph), amh.data<int32_t>(), C(xh), N * Ch, H, W);
-  cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W);
-  b.run(
-      "maxpool 2x2 fwd", name, 4.0 * n + 8.0 * ps[0] * ps[1] * ps[2] * ps[3], false, max_abs_diff(p, ph), 0,
-      "CPU kernels (validation only)", [&] { cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W); },
-      nullptr);
+  if (b.wants("ReLU fwd")) {
+    cpu::relu_forward(F(yh), C(xh), n);
+    cuda::relu_forward(F(y), C(x), n);
+    b.run(
+        "ReLU fwd", name, 8.0 * n, false, max_abs_diff(y, yh), 0, "CPU kernels (validation only)",
+        [&] { cuda::relu_forward(F(y), C(x), n); }, nullptr);
+  }
+  if (b.wants("maxpool 2x2 fwd")) {
+    cpu::maxpool2x2_forward(F(ph), amh.data<int32_t>(), C(xh), N * Ch, H, W);
+    cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W);
+    b.run(
+        "maxpool 2x2 fwd", name, 4.0 * n + 8.0 * ps[0] * ps[1] * ps[2] * ps[3], false, max_abs_diff(p, ph), 0,
+        "CPU kernels (validation only)", [&] { cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W); },
+        nullptr);
+  }
 }
 
 double dram_peak_gbs() {
@@ -494,10 +570,23 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "untimed launches before timing")->capture_default_str();
   app.add_option("--csv", o.csv, "CSV output file")->capture_default_str();
   app.add_flag("!--no-large", o.large, "skip the large shape (N=256, C=64, 56x56)");
+  app.add_option("--only", o.only,
+                 "time only the rows whose op name matches this regular expression somewhere (ECMAScript), "
+                 "e.g. 'BN fwd\\+bwd v[58]|conv fwd v[24]'; a row's reference is timed with it");
   CLI11_PARSE(app, argc, argv);
   if (o.repeats < 50 || o.warmup < 1) {
     std::fprintf(stderr, "bench_kernels: --repeats must be >= 50 and --warmup >= 1 (a median of fewer is noise)\n");
     return 2;
+  }
+  std::optional<std::regex> only;
+  if (!o.only.empty()) {
+    try {
+      only.emplace(o.only);
+    } catch (const std::regex_error& e) {
+      std::fprintf(stderr, "bench_kernels: --only '%s' is not a regular expression (%s); escape '+' as '\\+'\n",
+                   o.only.c_str(), e.what());
+      return 2;
+    }
   }
   std::string why;
   if (!cuda_available(&why)) {
@@ -512,7 +601,8 @@ int main(int argc, char** argv) {
         cuda_device_name().c_str(), peak, o.repeats, o.warmup);
     std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate", "% DRAM",
                 "ratio", "max err", "reference / note");
-    Bench b{o, {}, peak, {}};
+    Bench b{o, {}, peak, {}, only, 0};
+    if (only) std::printf("Rows: those whose op name matches --only '%s'\n", o.only.c_str());
     // The CSV of the rows so far, written (to a temporary file, then renamed) after every shape, so
     // that a run stopped by a time limit (run 4's was, in its last rows) keeps a CSV of what it timed.
     const auto save_csv = [&] {
@@ -556,6 +646,18 @@ int main(int argc, char** argv) {
 
     save_csv();
     std::printf("\nratio = our median time / the reference's (below 1: ours is faster). CSV: %s\n", o.csv.c_str());
+    if (only) {
+      const auto ours = std::count_if(b.rows.begin(), b.rows.end(), [](const Row& r) { return r.impl == "ours"; });
+      std::printf("--only '%s': %lld of our rows timed (or failed validation), %d left out\n", o.only.c_str(),
+                  static_cast<long long>(ours), b.skipped);
+      if (ours == 0) {
+        std::fprintf(stderr,
+                     "bench_kernels: --only '%s' matched no row; rows are named like 'conv fwd v4', "
+                     "'conv bwd-weight v3', 'BN fwd+bwd v8', 'GN fwd+bwd v7 L2/2', 'LN+act fwd+bwd v5', 'ReLU fwd'\n",
+                     o.only.c_str());
+        return 2;
+      }
+    }
     bool failed = false;
     for (const auto& r : b.rows) failed = failed || !r.note.empty();
     return failed ? 1 : 0;
