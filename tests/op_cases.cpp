@@ -101,15 +101,21 @@ void conv_cases(std::vector<OpCase>& v) {
 
 void norm_cases(std::vector<OpCase>& v) {
   // BN: one value per channel pair of samples; the model's shape; odd channels (> 32, not a multiple);
-  // 200 channels of 9 samples: the CUDA v2 reductions' ranges of 2 samples, the last of 1. Group
-  // "norm-large" (4.1M values: the CUDA test runs it on versions 5 and up only): versions 2-5 cut each
+  // 200 channels of 9 samples: the CUDA v2 reductions' ranges of 2 samples, the last of 1; channels
+  // of 5,000 values: CUDA version 9's block of 640 threads with 8 values each; of 10,800, 16,384 and
+  // 16,385 values: its block of 704 threads with 16 values each
+  // (thread t's last one, t + 15 * 704, past the channel's end from t = 240 on), of 1,024 threads
+  // all full, and the first size it leaves to version 5 (kernels/cuda/batchnorm_v9.cu). Group
+  // "norm-large" (4.1M values: the CUDA test runs it on versions 5 to 8 only): versions 2-5 cut each
   // channel's 5 samples into ranges of 3 and 2 (4,800 values), over version 6's cap of 4,096
   // (kernels/cuda/batchnorm_parts.cuh), so version 6 takes ranges of 2, 2 and 1 samples.
   using B = std::tuple<int, int, int, int, bool, const char*>;
   for (auto [N, C, H, W, fd, group] :
        {B{4, 3, 3, 3, true, "norm"}, B{1, 2, 3, 5, true, "norm"}, B{5, 1, 1, 2, true, "norm"},
         B{1, 3, 1, 5, false, "norm"}, B{128, 16, 24, 24, false, "norm"}, B{7, 33, 3, 3, false, "norm"},
-        B{9, 200, 2, 2, false, "norm"}, B{5, 512, 40, 40, false, "norm-large"}})
+        B{9, 200, 2, 2, false, "norm"}, B{2, 3, 50, 50, false, "norm"}, B{3, 2, 60, 60, false, "norm"},
+        B{1, 2, 128, 128, false, "norm"},
+        B{1, 1, 5, 3277, false, "norm"}, B{5, 512, 40, 40, false, "norm-large"}})
     v.push_back({str("batchnorm N=%d C=%d %dx%d (train, backward, eval)", N, C, H, W), group, fd,
                  [=](Device d, DType dt) {
                    Tensor x = randn({N, C, H, W}, 5, d, dt, 2.0), g = randn({C}, 6, d, dt), b = randn({C}, 7, d, dt);
@@ -198,6 +204,7 @@ void norm_act_cases(std::vector<OpCase>& v) {
   };
   for (S c : {S{"batchnorm", 3, 2, 3, 3, 0, 0.3, false, true}, S{"batchnorm", 2, 3, 2, 2, 0, 0.0, false, true},
               S{"batchnorm", 32, 16, 12, 12, 0, 0.05, true, false}, S{"batchnorm", 7, 33, 3, 3, 0, 0.3, false, false},
+              S{"batchnorm", 3, 2, 60, 60, 0, 0.3, true, false},
               S{"groupnorm", 2, 4, 6, 1, 2, 0.3, false, true}, S{"groupnorm", 2, 4, 6, 1, 1, 0.0, false, true},
               S{"groupnorm", 3, 18, 8, 8, 2, 0.3, true, false},
               // the model's first GN layer (batch 16) with its dropout; its last, ReLU only

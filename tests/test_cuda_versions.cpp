@@ -33,7 +33,9 @@ TEST_CASE("cuda batch norm vs cpu: version 6's ranges capped at 4,096 values (ve
           "[cuda][norm][large]") {
   std::map<int, Outs> outs;
   cuda::for_each_version("batchnorm", [&](int v) {
-    if (v < 5) return;  // the older versions take version 5's ranges, tested above; this case is large
+    // The older versions take version 5's ranges, tested above; version 9 runs its one-block path
+    // here (8,000 values a channel), which the smaller cases test. This case is large.
+    if (v < 5 || v > 8) return;
     std::printf("-- batchnorm version %d\n", v);
     for (const auto& c : op_group("norm-large")) {
       if (c.name.rfind("batchnorm", 0) != 0) continue;
@@ -95,24 +97,47 @@ TEST_CASE("cuda group norm vs cpu: version 7's chunks of values capped at 4,096 
 // statistics or means would show. Batch norm's version 8 (compared with 7) runs version 7's blocks
 // in chunks of channels, with version 6's ranges, which on these cases are version 5's; group and
 // layer norm's version 7 (compared with 6) version 6's blocks in chunks of segments, with chunks of
-// values capped at 4,096, which these cases' are under.
+// values capped at 4,096, which these cases' are under. Batch norm's version 9 (compared with 5)
+// runs version 5 where a channel holds more than 16,384 values, and one block per channel where it
+// holds fewer (kernels/cuda/batchnorm_v9.cu: other sums, so other bits; the parity with the CPU is
+// the check there, and every one of its kernels must have run).
 // Emulator only: nvcc fuses multiply-adds per kernel as it sees fit, so on a GPU the versions may
 // differ in the last bits (the parity with the CPU above is the check there).
 #ifdef NORMLAB_CUDA_EMULATE
+namespace {
+// Launches of batch norm version 9's one-block kernels so far (the emulator counts every kernel).
+int64_t v9_launches() {
+  int64_t n = 0;
+  for (const auto& [name, count] : emu::kernel_counts())
+    if (name.rfind("(bn_forward_v9<", 0) == 0 || name.rfind("(bn_backward_v9<", 0) == 0) n += count;
+  return n;
+}
+}  // namespace
+
 TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, version 5 (quads) version 4's, "
-          "batch norm's version 6 (one kernel), 7 (finishing folded in) and 8 (channel chunks) version 5's, group "
-          "and layer norm's version 6 (finishing folded in) and 7 (segment chunks) version 5's",
+          "batch norm's version 6 (one kernel), 7 (finishing folded in) and 8 (channel chunks) version 5's, and 9 "
+          "where a channel exceeds its one block, group and layer norm's version 6 (finishing folded in) and 7 "
+          "(segment chunks) version 5's",
           "[cuda][norm]") {
   for (const std::string op : {"batchnorm", "groupnorm", "layernorm"})
     for (const auto& c : op_group("norm")) {
       if (c.name.rfind(op, 0) != 0) continue;
       std::vector<Outs> by_version(1);
-      cuda::for_each_version(op, [&](int) { by_version.push_back(c.run(Device::cuda)); });
+      bool one_block = false;  // batch norm's version 9 took its one-block path on this case
+      cuda::for_each_version(op, [&](int v) {
+        const int64_t before = v9_launches();
+        by_version.push_back(c.run(Device::cuda));
+        if (op == "batchnorm" && v == 9) one_block = v9_launches() > before;
+      });
       for (int v = 4; v < int(by_version.size()); ++v) {
-        const Outs &before = by_version[std::size_t(v - 1)], &now = by_version[std::size_t(v)];
+        // Batch norm's version 9 is version 5 where a channel does not fit in its one block (its
+        // one-block path sums in another order: its parity with the CPU is the check there).
+        const bool v9 = op == "batchnorm" && v == 9;
+        if (v9 && one_block) continue;
+        const Outs &before = by_version[std::size_t(v9 ? 5 : v - 1)], &now = by_version[std::size_t(v)];
         REQUIRE(before.size() == now.size());
         for (std::size_t k = 0; k < now.size(); ++k) {
-          INFO(c.name << ": " << now[k].name << ", version " << v << " against " << v - 1);
+          INFO(c.name << ": " << now[k].name << ", version " << v << " against " << (v9 ? 5 : v - 1));
           CHECK(same_bits(before[k].t.to_vector(), now[k].t.to_vector()));
         }
       }
@@ -130,6 +155,14 @@ TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, vers
         "seg_bwd_dx_finish_v6<true>", "bn_forward_v8<false>", "bn_backward_v8<false>", "bn_forward_v8<true>",
         "bn_backward_v8<true>", "seg_forward_v7<false>", "planes_backward_v7_kernel<false>", "seg_forward_v7<true>",
         "planes_backward_v7_kernel<true>"}) {
+    INFO(k);
+    CHECK(ran[k] > 0);
+  }
+  // Batch norm's version 9, every (activation, values per thread) instance each way.
+  for (const char* k : {"(bn_forward_v9<false, 4>)", "(bn_forward_v9<false, 8>)", "(bn_forward_v9<false, 16>)",
+                        "(bn_forward_v9<true, 4>)", "(bn_forward_v9<true, 8>)", "(bn_forward_v9<true, 16>)",
+                        "(bn_backward_v9<false, 4>)", "(bn_backward_v9<false, 8>)", "(bn_backward_v9<false, 16>)",
+                        "(bn_backward_v9<true, 4>)", "(bn_backward_v9<true, 8>)", "(bn_backward_v9<true, 16>)"}) {
     INFO(k);
     CHECK(ran[k] > 0);
   }
@@ -278,6 +311,8 @@ TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2
 // GPU and on the emulator): with every tensor one float past an aligned address it runs version 4's
 // kernels, and gives the bits it gives from aligned ones. Batch norm's version 6 likewise reads one
 // value per thread there, and versions 7 and 8 too; group norm's version 6 runs version 5 there.
+// Batch norm's version 9 runs this case's small channels on its one-block path, which reads one
+// value at a time from any address: the same kernel aligned or not.
 TEST_CASE("cuda norm + activation: versions 5 and up from misaligned pointers fall back to one value per thread",
           "[cuda][norm]") {
   const int N = 2, C = 3, HW = 16, G = 3;

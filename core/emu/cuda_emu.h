@@ -47,6 +47,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
+#define __launch_bounds__(...)
 // Static shared memory is declared with NL_SHARED (kernels/cuda/common.cuh), which the emulator can
 // give each block fresh and poisoned; a bare __shared__ stops the emulation build here.
 #define __shared__ static_assert(false, "declare shared memory with NL_SHARED / NL_DYNAMIC_SHARED");

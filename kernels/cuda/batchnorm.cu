@@ -1,4 +1,4 @@
-// CUDA batch norm, in seven versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
+// CUDA batch norm, in nine versions (kernels/cuda/versions.h). Math: kernels/batchnorm.h. All are
 // deterministic: no atomics, every sum in a fixed order.
 //
 // Version 1, the plain one: one block per channel reduces over (N, H, W) with block_sum (two passes:
@@ -53,6 +53,10 @@
 // others read c's 64-128 partials again (about 1 KB each, from L2) instead of waiting for a kernel
 // launch between the two passes. Quads as in version 5 where vec4_ok, else one value per thread.
 // The same values as version 5: its bits on the emulator (tests/test_cuda.cpp).
+//
+// Version 8, version 7's blocks in a pipeline of channel chunks through L2: kernels/cuda/batchnorm_v8.cu.
+// Version 9, version 5 with a channel of at most 16,384 values on one block, one launch each way:
+// kernels/cuda/batchnorm_v9.cu.
 #include "core/device.h"
 #include "kernels/batchnorm.h"
 #include "kernels/cuda/activation.cuh"
@@ -347,13 +351,17 @@ bool use_v3() { return kernel_version("batchnorm") >= 3; }
 bool use_v4() { return kernel_version("batchnorm") >= 4; }
 bool use_v6() { return kernel_version("batchnorm") == 6; }
 bool use_v7() { return kernel_version("batchnorm") == 7; }
-bool use_v8() { return kernel_version("batchnorm") >= 8; }
+bool use_v8() { return kernel_version("batchnorm") == 8; }
+// Version 9 where a channel fits in its block; else version 5 (the code below, as versions 2-5).
+bool use_v9(int N, int HW) { return kernel_version("batchnorm") == 9 && bn::v9_fits(N, HW); }
 }  // namespace
 
 template <>
 void batchnorm_forward_train<float>(float* y, float* mean, float* rstd, float* running_mean, float* running_var,
                                     const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                                     float eps, float momentum) {
+  if (use_v9(N, HW))
+    return bn::forward_v9(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v8())
     return bn::forward_v8(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, nullptr);
   if (use_v7())
@@ -388,6 +396,7 @@ void batchnorm_forward_eval<float>(float* y, const float* x, const float* gamma,
 template <>
 void batchnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW) {
+  if (use_v9(N, HW)) return bn::backward_v9(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v8()) return bn::backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v7()) return backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
   if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, nullptr);
@@ -415,6 +424,8 @@ void batchnorm_act_forward_train<float>(float* y, float* mean, float* rstd, floa
     batchnorm_forward_train(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum);
     return activation_forward_inplace(y, int64_t(N) * C * HW, act);
   }
+  if (use_v9(N, HW))
+    return bn::forward_v9(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
   if (use_v8())
     return bn::forward_v8(y, mean, rstd, running_mean, running_var, x, gamma, beta, N, C, HW, eps, momentum, &act);
   if (use_v7())
@@ -440,6 +451,7 @@ void batchnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const
     batchnorm_backward(dx, dgamma, dbeta, dz, mean, rstd, x, gamma, N, C, HW);
     return release_scratch(scratch);
   }
+  if (use_v9(N, HW)) return bn::backward_v9(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   if (use_v8()) return bn::backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   if (use_v7()) return backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);
   if (use_v6()) return bn::backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, &act);

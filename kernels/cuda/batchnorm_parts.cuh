@@ -1,5 +1,6 @@
 // Pieces of the CUDA batch norm shared by versions 2-5 and 7 (kernels/cuda/batchnorm.cu), version 6's
-// one-kernel pipeline (kernels/cuda/batchnorm_v6.cu) and version 8's chunks (batchnorm_v8.cu): the
+// one-kernel pipeline (kernels/cuda/batchnorm_v6.cu), version 8's chunks (batchnorm_v8.cu) and version
+// 9's one block per small channel (batchnorm_v9.cu): the
 // ranges of the two-stage reductions, one block's partial sums over a range, a channel's finishing
 // stage on one warp, the per-value expressions of the element-wise passes, and one block's work
 // in versions 2-8. Each is written once, so the versions that share it give
@@ -306,6 +307,16 @@ void backward_v6(float* dx, float* dgamma, float* dbeta, const float* dy, const 
 void forward_v8(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x, const float* gamma,
                 const float* beta, int N, int C, int HW, float eps, float momentum, const Activation<float>* act);
 void backward_v8(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
+                 const float* x, const float* gamma, const float* beta, int N, int C, int HW,
+                 const Activation<float>* act);
+// Version 9 (kernels/cuda/batchnorm_v9.cu): a channel of at most kV9ChannelValues values (v9_fits)
+// normalized by one block, its values in registers, one launch each way; larger channels run
+// version 5. 16,384: every layer of the model from 10x10 down at batch 128 (12,800 values at most).
+constexpr int kV9ChannelValues = 16384;
+bool v9_fits(int N, int HW);
+void forward_v9(float* y, float* mean, float* rstd, float* rmean, float* rvar, const float* x, const float* gamma,
+                const float* beta, int N, int C, int HW, float eps, float momentum, const Activation<float>* act);
+void backward_v9(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean, const float* rstd,
                  const float* x, const float* gamma, const float* beta, int N, int C, int HW,
                  const Activation<float>* act);
 

@@ -27,6 +27,14 @@
 #define NL_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
 #endif
 
+// A loop whose trip count is a template constant, unrolled, so that an array indexed by its counter
+// stays in registers (batch norm's version 9); the emulator runs it as written.
+#ifdef NORMLAB_CUDA_EMULATE
+#define NL_UNROLL
+#else
+#define NL_UNROLL _Pragma("unroll")
+#endif
+
 #define NL_LAUNCH(kernel, grid, block, shared_bytes, ...) \
   ::normlab::cuda::launch(#kernel, kernel, grid, block, shared_bytes, __VA_ARGS__)
 

@@ -2,8 +2,8 @@
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its default version — the newest, except batch norm's version 6 (slower than 5 on a GPU) and
-// the versions never run on a GPU yet: batch norm's 7 and 8, conv2d's 4, group and layer norm's 6
-// and 7 (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
+// the versions never run on a GPU yet: batch norm's 7, 8 and 9, conv2d's 4, group and layer norm's
+// 6 and 7 (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
 // apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as
 // a training run timed on an older version.
@@ -58,6 +58,12 @@
 //               (version 5's on the model's shapes, so version 5's bits there); one chunk, two
 //               launches each way, on every shape whose tensors fit in L2. Not the default until
 //               a GPU has timed it (NORMLAB_CUDA_VERSIONS=batchnorm=8)
+//            9: version 5, but a channel of at most 16,384 values (the model's layers from 10 x 10
+//               down at batch 128) is one block, one launch each way: its values held in registers
+//               (4-16 a thread), an exact two-pass variance, dgamma/dbeta added by the block that
+//               owns the channel (kernels/cuda/batchnorm_v9.cu). Other bits than version 5's on
+//               those layers (another order of the sums), version 5's elsewhere. Not the default
+//               until a GPU has timed it (NORMLAB_CUDA_VERSIONS=batchnorm=9)
 //   groupnorm, layernorm
 //            1: one block per (sample, group) / per sample (kernels/cuda/norm_segment.cuh)
 //            2: each of those segments reduced by several blocks (about 1024 in all), combined in a
