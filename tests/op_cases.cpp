@@ -142,6 +142,8 @@ void norm_cases(std::vector<OpCase>& v) {
         G5{3, 18, 35, 1, false, "norm"}, G5{3, 18, 64, 2, false, "norm"}, G5{2, 18, 35, 18, false, "norm"},
         // segments of 2,500 values: the CUDA v2 kernels' 3 chunks per segment, the last shorter
         G5{2, 4, 1250, 2, false, "norm"},
+        // a segment of 18,000 values (18 chunks): more than CUDA v8's one block takes (16,384; it runs v5)
+        G5{1, 4, 4500, 1, false, "norm"},
         // planes of one value: 31 of the CUDA v3 kernel's 32 lanes idle; 30 planes, so its last block of 8
         // warps has 2 without a plane
         G5{5, 6, 1, 3, false, "norm"},

@@ -100,7 +100,10 @@ TEST_CASE("cuda group norm vs cpu: version 7's chunks of values capped at 4,096 
 // values capped at 4,096, which these cases' are under. Batch norm's version 9 (compared with 5)
 // runs version 5 where a channel holds more than 16,384 values, and one block per channel where it
 // holds fewer (kernels/cuda/batchnorm_v9.cu: other sums, so other bits; the parity with the CPU is
-// the check there, and every one of its kernels must have run).
+// the check there, and every one of its kernels must have run). Group and layer norm's version 8
+// (compared with 7) runs version 5's code on one block per segment (kernels/cuda/norm_block_v8.cuh):
+// the same sums in the same order, version 5's bits; a segment's chunk, plane or mean taken from the
+// wrong place, or dgamma/dbeta added twice, would show.
 // Emulator only: nvcc fuses multiply-adds per kernel as it sees fit, so on a GPU the versions may
 // differ in the last bits (the parity with the CPU above is the check there).
 #ifdef NORMLAB_CUDA_EMULATE
@@ -116,8 +119,8 @@ int64_t v9_launches() {
 
 TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, version 5 (quads) version 4's, "
           "batch norm's version 6 (one kernel), 7 (finishing folded in) and 8 (channel chunks) version 5's, and 9 "
-          "where a channel exceeds its one block, group and layer norm's version 6 (finishing folded in) and 7 "
-          "(segment chunks) version 5's",
+          "where a channel exceeds its one block, group and layer norm's version 6 (finishing folded in), 7 "
+          "(segment chunks) and 8 (a block per segment) version 5's",
           "[cuda][norm]") {
   for (const std::string op : {"batchnorm", "groupnorm", "layernorm"})
     for (const auto& c : op_group("norm")) {
@@ -142,7 +145,7 @@ TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, vers
         }
       }
     }
-  // The quads, batch norm's versions 6 to 8 and group and layer norm's 6 and 7 ran, for the plain
+  // The quads, batch norm's versions 6 to 8 and group and layer norm's 6 to 8 ran, for the plain
   // ops and the *_act ops (quads: the cases with HW % 4 == 0).
   std::map<std::string, int64_t> ran;
   for (const auto& [name, count] : emu::kernel_counts()) ran[name] = count;
@@ -154,7 +157,8 @@ TEST_CASE("cuda norms: version 4 (fused) gives version 3's (composed) bits, vers
         "seg_apply_finish_v6<false>", "seg_bwd_dx_finish_v6<false>", "seg_apply_finish_v6<true>",
         "seg_bwd_dx_finish_v6<true>", "bn_forward_v8<false>", "bn_backward_v8<false>", "bn_forward_v8<true>",
         "bn_backward_v8<true>", "seg_forward_v7<false>", "planes_backward_v7_kernel<false>", "seg_forward_v7<true>",
-        "planes_backward_v7_kernel<true>"}) {
+        "planes_backward_v7_kernel<true>", "seg_forward_v8<false>", "seg_backward_v8<false>", "seg_forward_v8<true>",
+        "seg_backward_v8<true>", "seg_affine_grads_v8"}) {
     INFO(k);
     CHECK(ran[k] > 0);
   }

@@ -1,4 +1,4 @@
-// CUDA group norm, in seven versions (kernels/cuda/versions.h). Version 1: one block per (sample,
+// CUDA group norm, in eight versions (kernels/cuda/versions.h). Version 1: one block per (sample,
 // group) — a contiguous run of (C/G)*H*W values — for the statistics, y and dx
 // (kernels/cuda/norm_segment.cuh, shared with layer norm). Version 2: the same segments, each
 // reduced by several blocks and combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
@@ -11,12 +11,15 @@
 // kernels/cuda/vec4.cuh). Version 6: version 5 with each finishing stage folded into the
 // element-wise pass after it, two kernels each way (kernels/cuda/norm_finish_v6.cuh). Version 7:
 // version 6's blocks in a pipeline of chunks of segments, so that the pass re-reads x (and dy) from
-// L2 (kernels/cuda/norm_chunks_v7.cuh). No atomics: deterministic.
+// L2 (kernels/cuda/norm_chunks_v7.cuh). Version 8: version 5, but a segment of at most 16,384 values on
+// one block, one launch forward and two backward, version 5's bits (kernels/cuda/norm_block_v8.cuh).
+// No atomics: deterministic.
 // Math: kernels/groupnorm.h.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_act_v4.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_block_v8.cuh"
 #include "kernels/cuda/norm_chunks_v7.cuh"
 #include "kernels/cuda/norm_finish_v6.cuh"
 #include "kernels/cuda/norm_planes_v3.cuh"
@@ -50,8 +53,10 @@ template <>
 void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, int G, float eps) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-  if (kernel_version("groupnorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
-  if (kernel_version("groupnorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("groupnorm") == 8 && v8_fits(s))
+    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("groupnorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("groupnorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("groupnorm") >= 5)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
   if (kernel_version("groupnorm") >= 2) return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
@@ -60,9 +65,11 @@ void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x
 template <>
 void groupnorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW, int G) {
-  if (kernel_version("groupnorm") >= 7)  // beta is read only with an activation
+  if (kernel_version("groupnorm") == 8)  // beta is read only with an activation
+    return planes_backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr);
+  if (kernel_version("groupnorm") == 7)
     return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr);
-  if (kernel_version("groupnorm") >= 6)
+  if (kernel_version("groupnorm") == 6)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr);
   if (kernel_version("groupnorm") >= 5)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, G, nullptr, true);
@@ -80,8 +87,10 @@ template <>
 void groupnorm_act_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                                   const float* beta, int N, int C, int HW, int G, float eps, Activation<float> act) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-  if (kernel_version("groupnorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
-  if (kernel_version("groupnorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("groupnorm") == 8 && v8_fits(s))
+    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("groupnorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("groupnorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("groupnorm") >= 4)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, &act, kernel_version("groupnorm") >= 5);
   groupnorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, G, eps);
@@ -91,9 +100,11 @@ template <>
 void groupnorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, int G, Activation<float> act) {
-  if (kernel_version("groupnorm") >= 7)
+  if (kernel_version("groupnorm") == 8)
+    return planes_backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act);
+  if (kernel_version("groupnorm") == 7)
     return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act);
-  if (kernel_version("groupnorm") >= 6)
+  if (kernel_version("groupnorm") == 6)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act);
   if (kernel_version("groupnorm") >= 4)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, &act,

@@ -1,4 +1,4 @@
-// CUDA layer norm, in seven versions (kernels/cuda/versions.h). Version 1: one block per sample for
+// CUDA layer norm, in eight versions (kernels/cuda/versions.h). Version 1: one block per sample for
 // the statistics, y and dx (kernels/cuda/norm_segment.cuh, shared with group norm). Version 2: each
 // sample reduced by several blocks, combined in a fixed order (kernels/cuda/norm_segment_v2.cuh).
 // Both: dgamma/dbeta by one block per channel (per-channel affine: group norm's
@@ -15,13 +15,16 @@
 // kernels each way (kernels/cuda/norm_finish_v6.cuh); the per-element affine's backward is version
 // 5's. Version 7: version 6's blocks in a pipeline of chunks of samples, so that the pass re-reads x
 // (and dy) from L2 (kernels/cuda/norm_chunks_v7.cuh); the per-element affine's backward is version
-// 5's. No atomics: deterministic.
+// 5's. Version 8: version 5, but a sample of at most 16,384 values on one block, one launch forward
+// and two backward, version 5's bits (kernels/cuda/norm_block_v8.cuh); the per-element affine's
+// backward is version 5's. No atomics: deterministic.
 // Math: kernels/layernorm.h.
 #include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 #include "kernels/cuda/norm_act_v4.cuh"
 #include "kernels/cuda/norm_affine.cuh"
+#include "kernels/cuda/norm_block_v8.cuh"
 #include "kernels/cuda/norm_chunks_v7.cuh"
 #include "kernels/cuda/norm_finish_v6.cuh"
 #include "kernels/cuda/norm_planes_v3.cuh"
@@ -71,8 +74,10 @@ template <>
 void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, bool per_element, float eps) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C channels
-  if (kernel_version("layernorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
-  if (kernel_version("layernorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("layernorm") == 8 && v8_fits(s))
+    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("layernorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("layernorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") >= 5)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, nullptr, true);
   if (kernel_version("layernorm") >= 2) return segments_forward_v2(y, mean, rstd, x, gamma, beta, s, eps);
@@ -82,9 +87,11 @@ template <>
 void layernorm_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                const float* rstd, const float* x, const float* gamma, int N, int C, int HW,
                                bool per_element) {
-  if (kernel_version("layernorm") >= 7 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+  if (kernel_version("layernorm") == 8 && !per_element)  // G = 1: a sample is the one group; beta read only with act
+    return planes_backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr);
+  if (kernel_version("layernorm") == 7 && !per_element)
     return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr);
-  if (kernel_version("layernorm") >= 6 && !per_element)
+  if (kernel_version("layernorm") == 6 && !per_element)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr);
   if (kernel_version("layernorm") >= 5 && !per_element)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, nullptr, N, C, HW, 1, nullptr, true);
@@ -106,8 +113,10 @@ void layernorm_act_forward<float>(float* y, float* mean, float* rstd, const floa
                                   const float* beta, int N, int C, int HW, bool per_element, float eps,
                                   Activation<float> act) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C
-  if (kernel_version("layernorm") >= 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
-  if (kernel_version("layernorm") >= 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("layernorm") == 8 && v8_fits(s))
+    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("layernorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("layernorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("layernorm") >= 4)
     return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, &act, kernel_version("layernorm") >= 5);
   layernorm_forward(y, mean, rstd, x, gamma, beta, N, C, HW, per_element, eps);
@@ -117,9 +126,11 @@ template <>
 void layernorm_act_backward<float>(float* dx, float* dgamma, float* dbeta, const float* dy, const float* mean,
                                    const float* rstd, const float* y, const float* x, const float* gamma,
                                    const float* beta, int N, int C, int HW, bool per_element, Activation<float> act) {
-  if (kernel_version("layernorm") >= 7 && !per_element)
+  if (kernel_version("layernorm") == 8 && !per_element)
+    return planes_backward_v8(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act);
+  if (kernel_version("layernorm") == 7 && !per_element)
     return planes_backward_v7(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act);
-  if (kernel_version("layernorm") >= 6 && !per_element)
+  if (kernel_version("layernorm") == 6 && !per_element)
     return planes_backward_v6(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act);
   if (kernel_version("layernorm") >= 4 && !per_element)
     return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, 1, &act,

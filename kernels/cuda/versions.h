@@ -3,7 +3,7 @@
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its default version — the newest, except batch norm's version 6 (slower than 5 on a GPU) and
 // the versions never run on a GPU yet: batch norm's 7, 8 and 9, conv2d's 4, group and layer norm's
-// 6 and 7 (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
+// 6, 7 and 8 (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
 // apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as
 // a training run timed on an older version.
@@ -91,6 +91,14 @@
 //               forward's chunks of values capped at 4,096 (the model's are under it: version 6's
 //               bits there); one chunk, two launches each way, wherever the tensors fit in L2. Not
 //               the default until a GPU has timed it (NORMLAB_CUDA_VERSIONS=groupnorm=7,layernorm=7)
+//            8: version 5, but a segment of at most 16,384 values (every layer of the model at batch
+//               128) is one block, running version 5's own code on it: forward its chunks' partial
+//               sums one after another, their combination, then y (one launch instead of three);
+//               backward its planes' sums (a warp per plane), the segment's means, then dx, and a
+//               second launch adds dgamma/dbeta over the samples (two instead of three). Version 5's
+//               bits; scalar loads (any H*W, any alignment); larger segments and LN's per-element
+//               backward run version 5 (norm_block_v8.cuh). Not the default until a GPU has timed it
+//               (NORMLAB_CUDA_VERSIONS=groupnorm=8,layernorm=8)
 #pragma once
 #include <cstddef>
 #include <string>
