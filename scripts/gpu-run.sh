@@ -5,12 +5,14 @@
 #   scripts/gpu-run.sh                 every step; logs under $OUT (the device tool's folder), else runs/gpu-run
 #   scripts/gpu-run.sh --preflight     only the checks (also useful here: fails clearly without a GPU)
 #   scripts/gpu-run.sh --steps LIST    only the named steps, in this order, LIST a comma list of
-#        tests, sanitizer, profile, study, parallel, repeat, graphs, branches, fusion, bench, ncu, eager,
-#        compile
+#        tests, sanitizer, profile, study, parallel, repeat, graphs, branches, fusion, combo, bench, ncu,
+#        eager, compile
 #        (default: all of them)
 # Environment: BUDGET (seconds for the whole run, default 570), SEEDS (study seeds, default 1), JOBS
 # (runs side by side in the parallel step, default 15), BENCH_ONLY (the bench step times only the rows
-# whose op name matches this regular expression: bench_kernels --only; default every row).
+# whose op name matches this regular expression: bench_kernels --only; default every row), COMBO (the
+# versions the combo step runs together, NORMLAB_CUDA_VERSIONS syntax; default every opt-in candidate:
+# conv2d=4,batchnorm=9,groupnorm=8,layernorm=8).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
 # library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
 # skipped test is a failure here) and sanitizer: compute-sanitizer memcheck/racecheck/initcheck/
@@ -31,7 +33,9 @@
 # a block per channel of the small layers, one launch each way), GN and
 # LN on version 6 (the same folding), 7 (6 in chunks of segments) and 8 (5 on a block per segment),
 # and each norm's
-# version 5 on conv2d's version 4 (a thread per output position): epoch seconds of each, and whether the checkpoints are the same) -> bench
+# version 5 on conv2d's version 4 (a thread per output position): epoch seconds of each, and whether the checkpoints are the same) ->
+# combo (each norm for 3 epochs with the opt-in candidates together, $COMBO and --cuda-branches: the
+# epoch seconds against fusion's default run) -> bench
 # (bench_kernels) -> ncu (every kernel's GPU time over a few training steps of a BN run, caches
 # flushed, then warm; scripts/ncu-summary.py groups it per step; then whole replayed steps as one
 # workload each, with and without --cuda-branches) ->
@@ -48,7 +52,8 @@ SEEDS=${SEEDS:-1}
 JOBS=${JOBS:-15}
 START=$(date +%s)
 DATA=$B/data/mnist
-ALL=tests,sanitizer,profile,study,parallel,repeat,graphs,branches,fusion,bench,ncu,eager,compile
+ALL=tests,sanitizer,profile,study,parallel,repeat,graphs,branches,fusion,combo,bench,ncu,eager,compile
+COMBO=${COMBO:-conv2d=4,batchnorm=9,groupnorm=8,layernorm=8}
 STEPS=$ALL
 preflight_only=0
 while [ $# -gt 0 ]; do
@@ -305,6 +310,23 @@ if want fusion; then
     else
       echo "fusion: $n model.ckpt differs between conv2d versions 3 and 4 (or a run failed)" | tee -a "$S"
     fi
+  done
+fi
+if want combo; then
+  # The opt-in candidates together, as a training would run them if they all became the defaults:
+  # each norm for 3 epochs (seed 1, graphs on) under NORMLAB_CUDA_VERSIONS=$COMBO with the weight
+  # gradients on a second stream; the epoch seconds beside fusion's run on the defaults (its
+  # version 5 run: the same seed and epochs). Other sums than the defaults' (batch norm's version 9),
+  # so the checkpoints are not compared.
+  for n in bn gn ln; do
+    l1=(); [ "$n" = bn ] && l1=(--l1 1e-5)
+    step "combo: $n x 3 epochs, $COMBO, --cuda-branches true" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$COMBO" \
+      "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --cuda-branches true --data "$DATA" \
+      --out "$R/combo-$n"
+    [ -f "$R/combo-$n/results.json" ] && printf 'combo: %s, %s + branches: %s\n' "$n" "$COMBO" \
+      "$(epoch_fields "$R/combo-$n/results.json")" >>"$S"
+    [ -f "$R/fusion-$n-v5/results.json" ] &&
+      printf 'combo: %s on the defaults (fusion, version 5): %s\n' "$n" "$(epoch_fields "$R/fusion-$n-v5/results.json")" >>"$S"
   done
 fi
 if want bench && [ -x "$B/bin/bench_kernels" ]; then
