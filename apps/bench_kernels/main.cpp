@@ -14,12 +14,11 @@
 // with the reference timed beside it. Each norm's "fwd+bwd" row is timed against a device-to-device
 // copy that moves the same bytes: its ratio is the copy's bandwidth over ours, both from this run.
 // "BN+act fwd+bwd vN" (and GN, LN): the norm with the model's ReLU + dropout after it, composed in
-// versions 1-3, fused in version 4, fused with float4 element-wise passes in version 5 (and BN's
-// version 6: each direction one kernel whose element-wise pass re-reads x from L2), against the
-// same copy peer. The plain norm rows skip version 4 (it changes only the *_act ops); where a tensor
-// does not fit in L2 (the large shape), BN's version 8 and GN's and LN's version 7 (chunks re-read
-// from L2) are timed also with their chunks planned on half and on twice the L2 ("BN fwd+bwd v8
-// L2/2", "GN fwd+bwd v7 L2*2", ...).
+// versions 1-3, fused from version 4 on (kernels/cuda/versions.h says what each later version
+// changes), against the same copy peer. The plain norm rows skip version 4 (it changes only the
+// *_act ops); where a tensor does not fit in L2 (the large shape), BN's version 8 and GN's and
+// LN's version 7 (chunks re-read from L2) are timed also with their chunks planned on half and on
+// twice the L2 ("BN fwd+bwd v8 L2/2", "GN fwd+bwd v7 L2*2", ...).
 // --only REGEX keeps the rows whose op name (the first column: "conv fwd v4", "BN fwd+bwd v8 L2/2",
 // "GN+act fwd+bwd v5", ...) the regular expression matches somewhere; the others are neither
 // validated nor timed, and the CPU references and cuDNN set-ups that only they need are not made.
@@ -455,8 +454,9 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
 
 // A norm with the model's ReLU + dropout (p = 0.05) after it (batchnorm_act_* ..., kernels/activation.h),
 // forward then backward, every version: versions 1-3 run the norm, then the activation's own kernels;
-// versions 4-6 fuse them (5 on float4 quads, kernels/cuda/vec4.cuh; BN's 6 in one kernel each way,
-// kernels/cuda/batchnorm_v6.cu). Validated against the CPU
+// versions 4 and up fuse them (kernels/cuda/versions.h: 5 on float4 quads, kernels/cuda/vec4.cuh; BN's
+// 6 in one kernel each way; BN's 9 and GN's and LN's 8 one block per channel or segment on small
+// ones). Validated against the CPU
 // kernels (dx off the ReLU's kink: max_abs_diff_off_kink); timed against the copy peer of the same
 // bytes as the plain norm rows, so "BN fwd+bwd v3" and "BN+act fwd+bwd v3" differ by the activation.
 void bench_norm_act(Bench& b, int N, int Ch, int H, int W, const std::string& kernel) {
@@ -547,8 +547,8 @@ void bench_pointwise(Bench& b, int N, int Ch, int H, int W) {
     cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W);
     b.run(
         "maxpool 2x2 fwd", name, 4.0 * n + 8.0 * ps[0] * ps[1] * ps[2] * ps[3], false, max_abs_diff(p, ph), 0,
-        "CPU kernels (validation only)", [&] { cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W); },
-        nullptr);
+        "CPU kernels (validation only)",
+        [&] { cuda::maxpool2x2_forward(F(p), am.data<int32_t>(), C(x), N * Ch, H, W); }, nullptr);
   }
 }
 

@@ -121,17 +121,15 @@ void forward_v9(float* y, float* mean, float* rstd, float* rmean, float* rvar, c
   const Shape9 s = shape9(N, HW);
   const ActK a = act ? act_k(*act) : ActK{};
   // (a kernel per (kAct, V): the launch names the instance, e.g. "(bn_forward_v9<true, 8>)")
-#define NL_BN_FWD_V9(kAct, V)                                                                                  \
+#define NL_BN_FWD_V9(kAct, V)                                                                                     \
   NL_LAUNCH((bn_forward_v9<kAct, V>), C, s.threads, 0, y, mean, rstd, rmean, rvar, x, gamma, beta, N, C, HW, eps, \
             momentum, a)
-  switch (s.V * 2 + (act ? 1 : 0)) {
-    case 8: NL_BN_FWD_V9(false, 4); break;
-    case 9: NL_BN_FWD_V9(true, 4); break;
-    case 16: NL_BN_FWD_V9(false, 8); break;
-    case 17: NL_BN_FWD_V9(true, 8); break;
-    case 32: NL_BN_FWD_V9(false, 16); break;
-    default: NL_BN_FWD_V9(true, 16); break;
-  }
+  if (s.V == 4)
+    act ? NL_BN_FWD_V9(true, 4) : NL_BN_FWD_V9(false, 4);
+  else if (s.V == 8)
+    act ? NL_BN_FWD_V9(true, 8) : NL_BN_FWD_V9(false, 8);
+  else
+    act ? NL_BN_FWD_V9(true, 16) : NL_BN_FWD_V9(false, 16);
 #undef NL_BN_FWD_V9
 }
 
@@ -142,14 +140,12 @@ void backward_v9(float* dx, float* dgamma, float* dbeta, const float* dy, const 
   const ActK a = act ? act_k(*act) : ActK{};
 #define NL_BN_BWD_V9(kAct, V) \
   NL_LAUNCH((bn_backward_v9<kAct, V>), C, s.threads, 0, dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, a)
-  switch (s.V * 2 + (act ? 1 : 0)) {
-    case 8: NL_BN_BWD_V9(false, 4); break;
-    case 9: NL_BN_BWD_V9(true, 4); break;
-    case 16: NL_BN_BWD_V9(false, 8); break;
-    case 17: NL_BN_BWD_V9(true, 8); break;
-    case 32: NL_BN_BWD_V9(false, 16); break;
-    default: NL_BN_BWD_V9(true, 16); break;
-  }
+  if (s.V == 4)
+    act ? NL_BN_BWD_V9(true, 4) : NL_BN_BWD_V9(false, 4);
+  else if (s.V == 8)
+    act ? NL_BN_BWD_V9(true, 8) : NL_BN_BWD_V9(false, 8);
+  else
+    act ? NL_BN_BWD_V9(true, 16) : NL_BN_BWD_V9(false, 16);
 #undef NL_BN_BWD_V9
 }
 

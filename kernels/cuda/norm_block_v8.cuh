@@ -113,7 +113,8 @@ void planes_backward_v8(float* dx, float* dgamma, float* dbeta, const float* dy,
                         const float* x, const float* gamma, const float* beta, int N, int C, int HW, int G,
                         const Activation<float>* act) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-  if (!v8_fits(s)) return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, act, true);
+  if (!v8_fits(s))
+    return planes_backward_v45(dx, dgamma, dbeta, dy, mean, rstd, x, gamma, beta, N, C, HW, G, act, true);
   float* part = static_cast<float*>(cuda_alloc(sizeof(float) * 2 * std::size_t(N) * C));
   const ActK a = act ? act_k(*act) : ActK{};
   if (act)
