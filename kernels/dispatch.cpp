@@ -14,6 +14,10 @@
 #include "kernels/gap.h"
 #include "kernels/maxpool.h"
 #include "kernels/relu.h"
+#include "kernels/versions.h"
+#ifdef NORMLAB_HAS_CUDA
+#include "kernels/cuda/versions.h"
+#endif
 
 namespace normlab::ops {
 using namespace detail;
@@ -134,6 +138,14 @@ void gap_backward(Tensor& dx, const Tensor& dy) {
   check_shape("gap_backward", "dy", dy, {dx.dim(0), dx.dim(1), 1, 1});
   NL_KERNEL(gap_backward, "gap_backward", dy, (&dx), dx.data<T>(), dy.data<T>(), i(dx.dim(0) * dx.dim(1)),
             i(dx.dim(2) * dx.dim(3)));
+}
+
+std::string cuda_kernel_versions() {
+  std::string s;
+#ifdef NORMLAB_HAS_CUDA
+  for (const auto& k : cuda::kernel_versions()) s += (s.empty() ? "" : ",") + k.op + "=" + std::to_string(k.selected);
+#endif
+  return s;
 }
 
 }  // namespace normlab::ops

@@ -3,7 +3,11 @@
 #include <cstdio>
 #include <sstream>
 
+#include "kernels/versions.h"
+
 namespace normlab {
+
+std::string cuda_kernel_versions() { return ops::cuda_kernel_versions(); }
 
 Var Sequential::forward(const Var& x, Context& ctx) {
   Var h = x;

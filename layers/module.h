@@ -22,6 +22,11 @@ struct Context {
   Tensor step;
 };
 
+// What the layers' CUDA ops run, for the record of a run: each op's kernel version, e.g.
+// "conv2d=3,batchnorm=5,..." (kernels/versions.h; NORMLAB_CUDA_VERSIONS applied and checked: a
+// malformed value throws InputError). "" in a build without a CUDA backend.
+std::string cuda_kernel_versions();
+
 class Module {
  public:
   virtual ~Module() = default;

@@ -19,9 +19,9 @@ struct Result {
   std::string err;
 };
 
-// Runs mnist_norm with `args`; captures stderr only.
-Result run(const std::string& args) {
-  const std::string cmd = std::string(NORMLAB_APP) + " " + args + " 2>&1 >/dev/null";
+// Runs mnist_norm with `args` (and environment assignments `env`, "VAR=value ..."); captures stderr only.
+Result run(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(NORMLAB_APP) + " " + args + " 2>&1 >/dev/null";
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -39,10 +39,10 @@ int lines(const std::string& s) {
 
 const fs::path kOut = fs::temp_directory_path() / ("normlab_cli_" + std::to_string(::getpid()));
 
-void expect_error(const std::string& args, const std::string& needle) {
-  INFO("mnist_norm " << args);
+void expect_error(const std::string& args, const std::string& needle, const std::string& env = "") {
+  INFO(env << " mnist_norm " << args);
   fs::remove_all(kOut);
-  const Result r = run(args + " --out " + kOut.string());
+  const Result r = run(args + " --out " + kOut.string(), env);
   INFO("stderr: " << r.err);
   CHECK(r.code == 2);
   CHECK(lines(r.err) == 1);
@@ -64,8 +64,14 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
   expect_error("--schedule cosine", "--schedule");
   expect_error("--warmup 1", "--warmup must be in (0, 1)");
   expect_error("--warmup 0", "--warmup must be in (0, 1)");
-  if (!normlab::cuda_available())  // with a GPU, --device cuda trains (tests/train_cuda_smoke checks that)
+  if (!normlab::cuda_available()) {  // with a GPU, --device cuda trains (tests/train_cuda_smoke checks that)
     expect_error("--device cuda", "--device cuda: no usable GPU");
+    WARN("SKIPPED: a malformed NORMLAB_CUDA_VERSIONS with --device cuda (no usable GPU here; the emulation build "
+         "checks it)");
+  } else {  // read before the --out folder is begun (kernels/versions.h)
+    expect_error("--device cuda", "NORMLAB_CUDA_VERSIONS: 'conv2d=9' is not op=version", "NORMLAB_CUDA_VERSIONS=conv2d=9");
+    expect_error("--device cuda", "NORMLAB_CUDA_VERSIONS: 'norm=2' is not op=version", "NORMLAB_CUDA_VERSIONS=norm=2");
+  }
   expect_error("--device tpu", "--device must be cpu or cuda");
   expect_error("--cuda-branches true", "--cuda-branches puts work on a second CUDA stream: use it with --device cuda");
   expect_error("--no-such-flag", "no-such-flag");

@@ -99,6 +99,9 @@ void validate(const TrainConfig& c) {
     std::string why;
     const bool ok = cuda_available(&why);  // fills why before the message is built
     require(ok, "--device cuda: no usable GPU (" + why + "); train on the CPU with --device cpu");
+    // NORMLAB_CUDA_VERSIONS is read here, before anything is written: a malformed value stops the run
+    // with its one line (read at the first kernel, it left the --out folder begun behind it).
+    (void)cuda_kernel_versions();
   }
   require(c.jobs >= 1, "--jobs must be >= 1");
   require(c.jobs == 1 || c.device == "cuda",

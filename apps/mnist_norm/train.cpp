@@ -435,6 +435,7 @@ void finish_run(Run& r) {
     out["cuda_allocator_counts_cover"] = cfg.jobs > 1 ? "the whole process: every run in flight (--jobs)" : "this run";
     out["cuda_graph_nodes"] = r.graph_nodes;
     out["cuda_branches"] = cfg.cuda_branches;
+    out["cuda_kernel_versions"] = cuda_kernel_versions();  // NORMLAB_CUDA_VERSIONS applied
     std::printf("CUDA allocator: %lld cudaMalloc calls for %lld allocations (%lld of them by the end of epoch 1)\n",
                 static_cast<long long>(ms.mallocs), static_cast<long long>(ms.allocations),
                 static_cast<long long>(r.mallocs_after_first_epoch));
