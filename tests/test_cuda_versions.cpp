@@ -311,6 +311,48 @@ TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2
   }
 }
 
+// conv2d's version 5 keeps version 4's forward and data gradient and picks its weight gradient by
+// shape (kernels/cuda/conv2d.cu, wgrad_v5): version 1's where the output is 1 x 1, version 2's where
+// fewer than 8 input channels, version 3's elsewhere. Each shape must give that version's bits for
+// dw and db, and version 4's for y and dx: a rule that picked another version, or a version given
+// the wrong shape, would show.
+TEST_CASE("cuda conv2d: version 5 takes version 1's, 2's or 3's weight gradient by shape, and version 4's forward "
+          "and data gradient",
+          "[cuda][conv]") {
+  struct S {
+    int N, C, H, W, K, R, pad, want;  // want: the version whose weight gradient it must take
+  };
+  for (S c : {S{7, 1, 12, 12, 8, 3, 0, 2}, S{6, 5, 9, 9, 3, 3, 1, 2}, S{40, 12, 1, 1, 10, 1, 0, 1},
+              S{9, 12, 3, 3, 10, 3, 0, 1}, S{5, 9, 7, 9, 17, 3, 1, 3}, S{4, 8, 6, 6, 5, 1, 0, 3}}) {
+    const Conv2dShape s{c.N, c.C, c.H, c.W, c.K, c.R, c.pad};
+    INFO(str("N=%d C=%d %dx%d K=%d %dx%d pad %d: version %d's weight gradient", c.N, c.C, c.H, c.W, c.K, c.R, c.R,
+             c.pad, c.want));
+    const Shape ys{c.N, c.K, s.Ho(), s.Wo()};
+    const Tensor x = randn({c.N, c.C, c.H, c.W}, 1, Device::cuda), w = randn({c.K, c.C, c.R, c.R}, 2, Device::cuda),
+                 b = randn({c.K}, 3, Device::cuda), dy = randn(ys, 4, Device::cuda);
+    auto run = [&](int v) {
+      cuda::set_kernel_version("conv2d", v);
+      Tensor y = Tensor::full(ys, NAN).to_device(Device::cuda), dx = Tensor::full(x.shape(), NAN).to_device(Device::cuda);
+      Tensor dw = Tensor::full(w.shape(), 0.5).to_device(Device::cuda), db = Tensor::full({c.K}, 0.5).to_device(Device::cuda);
+      cuda::conv2d_forward<float>(y.data<float>(), x.data<float>(), w.data<float>(), b.data<float>(), s);
+      cuda::conv2d_backward_data<float>(dx.data<float>(), dy.data<float>(), w.data<float>(), s);
+      cuda::conv2d_backward_weight<float>(dw.data<float>(), db.data<float>(), dy.data<float>(), x.data<float>(), s);
+      return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dw.to_vector(), db.to_vector()};
+    };
+    const cuda::VersionGuard guard("conv2d");
+    const auto v4 = run(4), v5 = run(5), want = run(c.want);
+    CHECK(same_bits(v5[0], v4[0]));    // y
+    CHECK(same_bits(v5[1], v4[1]));    // dx
+    CHECK(same_bits(v5[2], want[2]));  // dw (accumulated onto 0.5)
+    CHECK(same_bits(v5[3], want[3]));  // db
+    for (int other : {1, 2, 3}) {  // the three differ on these shapes, so the check above can tell them apart
+      if (other == c.want) continue;
+      INFO("version " << other << "'s weight gradient");
+      CHECK_FALSE(same_bits(run(other)[2], want[2]));
+    }
+  }
+}
+
 // Version 5 takes quads only from 16-byte aligned pointers (a misaligned float4 access faults, on a
 // GPU and on the emulator): with every tensor one float past an aligned address it runs version 4's
 // kernels, and gives the bits it gives from aligned ones. Batch norm's version 6 likewise reads one

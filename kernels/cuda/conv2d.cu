@@ -1,4 +1,4 @@
-// CUDA conv2d, direct (no im2col buffer), in four versions (kernels/cuda/versions.h). Math:
+// CUDA conv2d, direct (no im2col buffer), in five versions (kernels/cuda/versions.h). Math:
 // kernels/conv2d.h. Every version is deterministic (no atomics; every sum in a fixed order).
 //
 // Version 1, the plain one. Forward: one thread per output value, the block's filter bank staged in
@@ -28,6 +28,10 @@
 // Version 4: version 3's weight gradient; the forward and data gradient with one thread per output
 // position of the flattened batch and a few output channels each, no tiles (conv_direct_v4, below):
 // version 2's sums in version 2's order, so its bits.
+//
+// Version 5: version 4's forward and data gradient; the weight gradient by shape, from the versions
+// above (wgrad_v5, below): version 1's where the output is 1 x 1, version 2's where fewer than kCT
+// input channels, version 3's elsewhere — each version's bits on its shapes.
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
@@ -457,6 +461,23 @@ void wgrad_v3(float* dw, float* db, const float* dy, const float* x, const Conv2
 }
 
 bool use_v2() { return kernel_version("conv2d") >= 2; }
+
+void wgrad_v1(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  NL_LAUNCH(conv_bwd_weight, s.K * s.C * s.R * s.R, kReduceThreads, 0, dw, dy, x, s);
+  if (db) NL_LAUNCH(conv_bwd_bias, s.K, kReduceThreads, 0, db, dy, s);
+}
+
+// Version 5's weight gradient: the version that run 4 (H200, docs/results-gpu.md) timed fastest on
+// the shape. A 1 x 1 output (the head, after the global average pool): version 1's one block per
+// weight, one launch (5.2 us against version 3's 12.4 and cuDNN's 4.9) — the work is a 128-long dot
+// product per weight, and version 3's bands and second stage cost more than it. Fewer input channels
+// than version 3's tile takes (kCT: the first layer's one): version 2's block per (k, c, range)
+// (21.7 us against version 3's 32.2; only C = 1 was timed). Else version 3.
+void wgrad_v5(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  if (s.Ho() * s.Wo() == 1) return wgrad_v1(dw, db, dy, x, s);
+  if (s.C < kCT) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
+  return s.R == 3 ? wgrad_v3<3>(dw, db, dy, x, s) : wgrad_v3<1>(dw, db, dy, x, s);
+}
 }  // namespace
 
 template <>
@@ -485,12 +506,10 @@ void conv2d_backward_data<float>(float* dx, const float* dy, const float* w, con
 }
 template <>
 void conv2d_backward_weight<float>(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  if (kernel_version("conv2d") == 5) return wgrad_v5(dw, db, dy, x, s);
   if (kernel_version("conv2d") >= 3) return s.R == 3 ? wgrad_v3<3>(dw, db, dy, x, s) : wgrad_v3<1>(dw, db, dy, x, s);
   if (use_v2()) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
-  NL_LAUNCH(conv_bwd_weight, s.K * s.C * s.R * s.R, kReduceThreads, 0, dw, dy, x, s);
-  if (db) {
-    NL_LAUNCH(conv_bwd_bias, s.K, kReduceThreads, 0, db, dy, s);
-  }
+  wgrad_v1(dw, db, dy, x, s);
 }
 
 }  // namespace normlab::cuda

@@ -2,7 +2,7 @@
 // plain kernel, kept so that a reader can follow the steps; higher numbers are faster designs of
 // the same contract (kernels/<op>.h), checked against the CPU by the same parity tests. An op runs
 // its default version — the newest, except batch norm's version 6 (slower than 5 on a GPU) and
-// the versions never run on a GPU yet: batch norm's 7, 8 and 9, conv2d's 4, group and layer norm's
+// the versions never run on a GPU yet: batch norm's 7, 8 and 9, conv2d's 4 and 5, group and layer norm's
 // 6, 7 and 8 (below) — unless set_kernel_version picks another (tests/test_cuda.cpp runs every version;
 // apps/bench_kernels times every version side by side) or the environment variable
 // NORMLAB_CUDA_VERSIONS="op=v,..." (e.g. "batchnorm=3") selects it for a whole process, such as
@@ -27,6 +27,11 @@
 //               the shape), the block's weights in shared memory, inputs read through L1, 32-bit
 //               indices. Version 2's sums in its order: its bits. Not the default until a GPU has
 //               timed it (NORMLAB_CUDA_VERSIONS=conv2d=4)
+//            5: version 4's forward and data gradient; the weight gradient by shape, the version
+//               run 4 timed fastest there: version 1's (one block per weight, one launch) where the
+//               output is 1 x 1 (the head), version 2's where fewer than 8 input channels (the first
+//               layer), version 3's elsewhere; each version's bits on its shapes. Not the default
+//               until a GPU has timed it (NORMLAB_CUDA_VERSIONS=conv2d=5)
 //   batchnorm 1: one block per channel (8-16 blocks for the model's layers)
 //            2: two-stage reductions over about 1024 blocks (channel x range of samples), combined
 //               per channel in a fixed order; element-wise normalization and dx passes
@@ -120,8 +125,8 @@ int kernel_version_count(const std::string& op);  // its versions are 1..count; 
 void set_kernel_version(const std::string& op, int v);
 
 // Whether version v of conv2d has its own forward and data-gradient kernels (false: they are the
-// previous version's, as in version 3, which changes only the weight gradient). bench_kernels times
-// only the passes a version changes.
+// previous version's, as in versions 3 and 5, which change only the weight gradient). bench_kernels
+// times only the passes a version changes.
 bool conv2d_has_own_forward(int v);
 // Whether version v of conv2d has its own weight-gradient kernels (false for version 4, which
 // changes only the forward and data gradient: its weight gradient is version 3's).
