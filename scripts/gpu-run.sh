@@ -12,7 +12,7 @@
 # (runs side by side in the parallel step, default 15), BENCH_ONLY (the bench step times only the rows
 # whose op name matches this regular expression: bench_kernels --only; default every row), COMBO (the
 # versions the combo step runs together, NORMLAB_CUDA_VERSIONS syntax; default every opt-in candidate:
-# conv2d=4,batchnorm=9,groupnorm=8,layernorm=8).
+# conv2d=5,batchnorm=9,groupnorm=8,layernorm=8).
 # Steps: preflight (GPU visible, driver new enough for the CUDA runtime in the binaries, every
 # library resolvable, MNIST present; each failure is one line, exit 2) -> tests: the CUDA tests (a
 # skipped test is a failure here) and sanitizer: compute-sanitizer memcheck/racecheck/initcheck/
@@ -53,7 +53,7 @@ JOBS=${JOBS:-15}
 START=$(date +%s)
 DATA=$B/data/mnist
 ALL=tests,sanitizer,profile,study,parallel,repeat,graphs,branches,fusion,combo,bench,ncu,eager,compile
-COMBO=${COMBO:-conv2d=4,batchnorm=9,groupnorm=8,layernorm=8}
+COMBO=${COMBO:-conv2d=5,batchnorm=9,groupnorm=8,layernorm=8}
 STEPS=$ALL
 preflight_only=0
 while [ $# -gt 0 ]; do
@@ -310,6 +310,12 @@ if want fusion; then
     else
       echo "fusion: $n model.ckpt differs between conv2d versions 3 and 4 (or a run failed)" | tee -a "$S"
     fi
+    # And on conv2d's version 5 (version 4 with the weight gradient picked by shape: version 1's on
+    # the head, version 2's on the first layer): epoch seconds; other sums there, so other bits.
+    step "fusion: $n x 3 epochs, conv2d version 5" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$k=5,conv2d=5" \
+      "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --data "$DATA" --out "$R/fusion-$n-conv5"
+    [ -f "$R/fusion-$n-conv5/results.json" ] &&
+      printf 'fusion: %s conv2d version 5: %s\n' "$n" "$(epoch_fields "$R/fusion-$n-conv5/results.json")" >>"$S"
   done
 fi
 if want combo; then
