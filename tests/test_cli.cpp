@@ -69,8 +69,9 @@ TEST_CASE("CLI: bad values exit 2 with one line naming the problem", "[cli]") {
     WARN("SKIPPED: a malformed NORMLAB_CUDA_VERSIONS with --device cuda (no usable GPU here; the emulation build "
          "checks it)");
   } else {  // read before the --out folder is begun (kernels/versions.h)
-    expect_error("--device cuda", "NORMLAB_CUDA_VERSIONS: 'conv2d=9' is not op=version", "NORMLAB_CUDA_VERSIONS=conv2d=9");
-    expect_error("--device cuda", "NORMLAB_CUDA_VERSIONS: 'norm=2' is not op=version", "NORMLAB_CUDA_VERSIONS=norm=2");
+    for (const std::string bad : {"conv2d=9", "norm=2"})
+      expect_error("--device cuda", "NORMLAB_CUDA_VERSIONS: '" + bad + "' is not op=version",
+                   "NORMLAB_CUDA_VERSIONS=" + bad);
   }
   expect_error("--device tpu", "--device must be cpu or cuda");
   expect_error("--cuda-branches true", "--cuda-branches puts work on a second CUDA stream: use it with --device cuda");

@@ -267,6 +267,22 @@ TEST_CASE("cuda norms: the chunked versions (batch norm 8, group and layer norm 
   }
 }
 
+// Conv2d of shape s under version v on fixed inputs (seeds 1-4): y and dx (filled with NaN first),
+// and dw and db accumulated onto `grad0`, as doubles.
+std::vector<std::vector<double>> conv_outputs(const Conv2dShape& s, int v, double grad0) {
+  const Shape ys{s.N, s.K, s.Ho(), s.Wo()};
+  const Tensor x = randn({s.N, s.C, s.H, s.W}, 1, Device::cuda), w = randn({s.K, s.C, s.R, s.R}, 2, Device::cuda),
+               b = randn({s.K}, 3, Device::cuda), dy = randn(ys, 4, Device::cuda);
+  cuda::set_kernel_version("conv2d", v);
+  Tensor y = Tensor::full(ys, NAN).to_device(Device::cuda), dx = Tensor::full(x.shape(), NAN).to_device(Device::cuda);
+  Tensor dw = Tensor::full(w.shape(), grad0).to_device(Device::cuda),
+         db = Tensor::full({s.K}, grad0).to_device(Device::cuda);
+  cuda::conv2d_forward<float>(y.data<float>(), x.data<float>(), w.data<float>(), b.data<float>(), s);
+  cuda::conv2d_backward_data<float>(dx.data<float>(), dy.data<float>(), w.data<float>(), s);
+  cuda::conv2d_backward_weight<float>(dw.data<float>(), db.data<float>(), dy.data<float>(), x.data<float>(), s);
+  return {y.to_vector(), dx.to_vector(), dw.to_vector(), db.to_vector()};
+}
+
 // Conv2d's version 4 (one thread per output position, kernels/cuda/conv2d.cu) adds each output's
 // taps in version 2's order and leaves out only the taps version 2 takes from its zero padding,
 // which add exactly +0 there: on the emulator, which rounds every operation as written, its
@@ -285,18 +301,7 @@ TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2
               S{600, 3, 8, 8, 8, 1, 0}, S{300, 8, 8, 8, 3, 3, 1}, S{5, 3, 7, 9, 17, 3, 1}}) {
     const Conv2dShape s{c.N, c.C, c.H, c.W, c.K, c.R, c.pad};
     INFO(str("N=%d C=%d %dx%d K=%d %dx%d pad %d", c.N, c.C, c.H, c.W, c.K, c.R, c.R, c.pad));
-    const Shape ys{c.N, c.K, s.Ho(), s.Wo()};
-    const Tensor x = randn({c.N, c.C, c.H, c.W}, 1, Device::cuda), w = randn({c.K, c.C, c.R, c.R}, 2, Device::cuda),
-                 b = randn({c.K}, 3, Device::cuda), dy = randn(ys, 4, Device::cuda);
-    auto run = [&](int v) {
-      cuda::set_kernel_version("conv2d", v);
-      Tensor y = Tensor::full(ys, NAN).to_device(Device::cuda), dx = Tensor::full(x.shape(), NAN).to_device(Device::cuda);
-      Tensor dw = Tensor::zeros(w.shape(), DType::f32, Device::cuda), db = Tensor::zeros({c.K}, DType::f32, Device::cuda);
-      cuda::conv2d_forward<float>(y.data<float>(), x.data<float>(), w.data<float>(), b.data<float>(), s);
-      cuda::conv2d_backward_data<float>(dx.data<float>(), dy.data<float>(), w.data<float>(), s);
-      cuda::conv2d_backward_weight<float>(dw.data<float>(), db.data<float>(), dy.data<float>(), x.data<float>(), s);
-      return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dw.to_vector(), db.to_vector()};
-    };
+    const auto run = [&](int v) { return conv_outputs(s, v, 0.0); };
     const cuda::VersionGuard guard("conv2d");
     const auto v2 = run(2), v3 = run(3), v4 = run(4);
     const auto finite = [](const std::vector<double>& v) {
@@ -327,18 +332,7 @@ TEST_CASE("cuda conv2d: version 5 takes version 1's, 2's or 3's weight gradient 
     const Conv2dShape s{c.N, c.C, c.H, c.W, c.K, c.R, c.pad};
     INFO(str("N=%d C=%d %dx%d K=%d %dx%d pad %d: version %d's weight gradient", c.N, c.C, c.H, c.W, c.K, c.R, c.R,
              c.pad, c.want));
-    const Shape ys{c.N, c.K, s.Ho(), s.Wo()};
-    const Tensor x = randn({c.N, c.C, c.H, c.W}, 1, Device::cuda), w = randn({c.K, c.C, c.R, c.R}, 2, Device::cuda),
-                 b = randn({c.K}, 3, Device::cuda), dy = randn(ys, 4, Device::cuda);
-    auto run = [&](int v) {
-      cuda::set_kernel_version("conv2d", v);
-      Tensor y = Tensor::full(ys, NAN).to_device(Device::cuda), dx = Tensor::full(x.shape(), NAN).to_device(Device::cuda);
-      Tensor dw = Tensor::full(w.shape(), 0.5).to_device(Device::cuda), db = Tensor::full({c.K}, 0.5).to_device(Device::cuda);
-      cuda::conv2d_forward<float>(y.data<float>(), x.data<float>(), w.data<float>(), b.data<float>(), s);
-      cuda::conv2d_backward_data<float>(dx.data<float>(), dy.data<float>(), w.data<float>(), s);
-      cuda::conv2d_backward_weight<float>(dw.data<float>(), db.data<float>(), dy.data<float>(), x.data<float>(), s);
-      return std::vector<std::vector<double>>{y.to_vector(), dx.to_vector(), dw.to_vector(), db.to_vector()};
-    };
+    const auto run = [&](int v) { return conv_outputs(s, v, 0.5); };  // (the gradients accumulate onto 0.5)
     const cuda::VersionGuard guard("conv2d");
     const auto v4 = run(4), v5 = run(5), want = run(c.want);
     CHECK(same_bits(v5[0], v4[0]));    // y
