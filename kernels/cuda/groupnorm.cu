@@ -53,8 +53,7 @@ template <>
 void groupnorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, int G, float eps) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-  if (kernel_version("groupnorm") == 8 && v8_fits(s))
-    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("groupnorm") == 8) return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("groupnorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("groupnorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("groupnorm") >= 5)
@@ -87,8 +86,7 @@ template <>
 void groupnorm_act_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma,
                                   const float* beta, int N, int C, int HW, int G, float eps, Activation<float> act) {
   const Segments s = make_segments(N * G, int64_t(C / G) * HW, HW, G, C / G, false);
-  if (kernel_version("groupnorm") == 8 && v8_fits(s))
-    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("groupnorm") == 8) return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("groupnorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("groupnorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("groupnorm") >= 4)

@@ -74,8 +74,7 @@ template <>
 void layernorm_forward<float>(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                               int N, int C, int HW, bool per_element, float eps) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C channels
-  if (kernel_version("layernorm") == 8 && v8_fits(s))
-    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
+  if (kernel_version("layernorm") == 8) return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, nullptr);
   if (kernel_version("layernorm") >= 5)
@@ -113,8 +112,7 @@ void layernorm_act_forward<float>(float* y, float* mean, float* rstd, const floa
                                   const float* beta, int N, int C, int HW, bool per_element, float eps,
                                   Activation<float> act) {
   const Segments s = make_segments(N, int64_t(C) * HW, HW, 1, C, per_element);  // a sample; G = 1 group of C
-  if (kernel_version("layernorm") == 8 && v8_fits(s))
-    return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, &act);
+  if (kernel_version("layernorm") == 8) return segments_forward_v8(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("layernorm") == 7) return segments_forward_v7(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("layernorm") == 6) return segments_forward_v6(y, mean, rstd, x, gamma, beta, s, eps, &act);
   if (kernel_version("layernorm") >= 4)

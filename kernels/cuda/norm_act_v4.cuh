@@ -27,18 +27,13 @@
 
 namespace normlab::cuda {
 namespace {
-// z, the normalized value before the activation: seg_apply's expression, written once.
-__device__ inline float seg_z(float gamma, float beta, float x, float mu, float rs) {
-  return gamma * (x - mu) * rs + beta;
-}
-
 __global__ void seg_apply_act(float* y, const float* x, const float* mean, const float* rstd, const float* gamma,
                               const float* beta, Segments s, ActK act) {
   const uint64_t seed = act_seed(act);
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
     const int64_t p = seg_param(s, seg, k % s.M);
-    y[k] = act_apply(act, seed, k, seg_z(gamma[p], beta[p], x[k], mean[seg], rstd[seg]));
+    y[k] = seg_y_value<true>(gamma[p], beta[p], x[k], mean[seg], rstd[seg], act, seed, k);
   }
 }
 
@@ -66,9 +61,8 @@ __global__ void seg_bwd_dx_act(float* dx, const float* dy, const float* mean, co
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
     const int64_t p = seg_param(s, seg, k % s.M);
-    const float mu = mean[seg], rs = rstd[seg], xv = x[k];
-    const float g = act_grad(act, seed, k, seg_z(gamma[p], beta[p], xv, mu, rs), dy[k]) * gamma[p];
-    dx[k] = rs * (g - means[seg * 2] - (xv - mu) * rs * means[seg * 2 + 1]);
+    dx[k] = seg_dx_value<true>(gamma[p], beta[p], x[k], dy[k], mean[seg], rstd[seg], means[seg * 2],
+                               means[seg * 2 + 1], act, seed, k);
   }
 }
 
@@ -97,8 +91,7 @@ __device__ inline void seg_apply_quad(float* y, const float* x, float mu, float 
   Quad out;
   for (int j = 0; j < kVec; ++j) {
     const unsigned p = quad_param(s, at, j);
-    const float z = seg_z(gamma[p], beta[p], xv.v[j], mu, rs);
-    out.v[j] = kAct ? act_apply(act, seed, int64_t(q) * kVec + j, z) : z;
+    out.v[j] = seg_y_value<kAct>(gamma[p], beta[p], xv.v[j], mu, rs, act, seed, int64_t(q) * kVec + j);
   }
   store_quad(y, q, out);
 }
@@ -123,10 +116,8 @@ __device__ inline void seg_bwd_dx_quad(float* dx, const float* dy, float mu, flo
   Quad out;
   for (int j = 0; j < kVec; ++j) {
     const unsigned p = quad_param(s, at, j);
-    const float dz =
-        kAct ? act_grad(act, seed, int64_t(q) * kVec + j, seg_z(gamma[p], beta[p], xv.v[j], mu, rs), d.v[j]) : d.v[j];
-    const float g = dz * gamma[p];
-    out.v[j] = rs * (g - m_g - (xv.v[j] - mu) * rs * m_gx);
+    out.v[j] = seg_dx_value<kAct>(gamma[p], beta[p], xv.v[j], d.v[j], mu, rs, m_g, m_gx, act, seed,
+                                  int64_t(q) * kVec + j);
   }
   store_quad(dx, q, out);
 }

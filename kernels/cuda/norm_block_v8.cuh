@@ -15,13 +15,13 @@
 // (kThreads), and runs version 5's own code on it, so it gives version 5's bits:
 //   forward:  each of the segment's chunks of values (version 5's chunks) by seg_stats_partial_block
 //             into shared memory, one after another, then seg_stat combines them in chunk order, as
-//             seg_stats_finish does; then y = act(seg_z(...)) value by value, version 5's expression;
+//             seg_stats_finish does; then y value by value by version 5's seg_y_value;
 //             thread 0 writes mean and rstd. The second and third reads of the segment come from L1/L2.
 //   backward: the segment's Cg planes' sums of dz and dz xhat by plane_sums_range (a warp per plane,
 //             the block's 8 warps taking planes 8 apart, as version 3's plane_sums) into part; after a
 //             barrier thread 0 takes the segment's mean(g) and mean(g xhat) from them
-//             (plane_segment_means, channels in order); then dx value by value, version 5's
-//             expression. dgamma and dbeta sum every sample's planes, so a second launch adds them,
+//             (plane_segment_means, channels in order); then dx value by value by version 5's
+//             seg_dx_value. dgamma and dbeta sum every sample's planes, so a second launch adds them,
 //             one thread per channel over the samples in order (plane_channel_grads, as
 //             plane_finish).
 // Scalar loads, so any H*W and alignment. Larger segments, and layer norm's per-element affine
@@ -62,8 +62,7 @@ __global__ void seg_forward_v8(float* y, float* mean, float* rstd, const float* 
   const uint64_t seed = kAct ? act_seed(act) : 0;
   for (int64_t i = threadIdx.x; i < s.M; i += blockDim.x) {
     const int64_t k = int64_t(seg) * s.M + i, p = seg_param(s, seg, i);
-    const float z = seg_z(gamma[p], beta[p], x[k], mu, rs);
-    y[k] = kAct ? act_apply(act, seed, k, z) : z;
+    y[k] = seg_y_value<kAct>(gamma[p], beta[p], x[k], mu, rs, act, seed, k);
   }
 }
 
@@ -85,9 +84,7 @@ __global__ void seg_backward_v8(float* dx, float* part, const float* dy, const f
   const float mu = mean[seg], rs = rstd[seg], m_g = means[0], m_gx = means[1];
   for (int64_t i = threadIdx.x; i < s.M; i += blockDim.x) {
     const int64_t k = int64_t(seg) * s.M + i, p = seg_param(s, seg, i);
-    const float xv = x[k], dz = kAct ? act_grad(act, seed, k, seg_z(gamma[p], beta[p], xv, mu, rs), dy[k]) : dy[k];
-    const float g = dz * gamma[p];
-    dx[k] = rs * (g - m_g - (xv - mu) * rs * m_gx);
+    dx[k] = seg_dx_value<kAct>(gamma[p], beta[p], x[k], dy[k], mu, rs, m_g, m_gx, act, seed, k);
   }
 }
 
@@ -97,9 +94,10 @@ __global__ void seg_affine_grads_v8(float* dgamma, float* dbeta, const float* pa
 }
 
 // Host side. act: the *_act op's activation, or nullptr for the plain op. The forward: y, mean, rstd
-// ASSIGNED (the caller checks v8_fits).
+// ASSIGNED. Version 5 where a segment does not fit in a block.
 void segments_forward_v8(float* y, float* mean, float* rstd, const float* x, const float* gamma, const float* beta,
                          const Segments& s, float eps, const Activation<float>* act) {
+  if (!v8_fits(s)) return segments_forward_v45(y, mean, rstd, x, gamma, beta, s, eps, act, true);
   const ActK a = act ? act_k(*act) : ActK{};
   if (act)
     NL_LAUNCH(seg_forward_v8<true>, s.nseg, kThreads, 0, y, mean, rstd, x, gamma, beta, s, eps, a);

@@ -15,6 +15,7 @@
 // LN's per-element affine the element i itself. No atomics: deterministic.
 #pragma once
 #include "core/device.h"
+#include "kernels/cuda/activation.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/elementwise_macros.cuh"
 
@@ -42,6 +43,27 @@ Segments make_segments(int nseg, int64_t M, int HW, int G, int Cg, bool per_elem
 
 __device__ inline int64_t seg_param(const Segments& s, int seg, int64_t i) {
   return s.per_element ? i : int64_t(seg % s.G) * s.Cg + i / s.HW;
+}
+
+// z, the normalized value before the activation (y = z without one).
+__device__ inline float seg_z(float gamma, float beta, float x, float mu, float rs) {
+  return gamma * (x - mu) * rs + beta;
+}
+// The element-wise passes' value k, as versions 2-8 compute it (written once, so that they give the
+// same bits): the forward's y = z, or act(z) (kAct); the backward's dx = rstd (g - mean(g) - xhat
+// mean(g xhat)), g = dz gamma, dz = dy or dy act'(z) (kAct: beta read for z).
+template <bool kAct>
+__device__ inline float seg_y_value(float gamma, float beta, float x, float mu, float rs, const ActK& act,
+                                    uint64_t seed, int64_t k) {
+  const float z = seg_z(gamma, beta, x, mu, rs);
+  return kAct ? act_apply(act, seed, k, z) : z;
+}
+template <bool kAct>
+__device__ inline float seg_dx_value(float gamma, float beta, float x, float dy, float mu, float rs, float m_g,
+                                     float m_gx, const ActK& act, uint64_t seed, int64_t k) {
+  const float dz = kAct ? act_grad(act, seed, k, seg_z(gamma, beta, x, mu, rs), dy) : dy;
+  const float g = dz * gamma;
+  return rs * (g - m_g - (x - mu) * rs * m_gx);
 }
 
 // part[(seg * R + r) * 2 + {0, 1}] = chunk r of segment seg's mean and M2, by one block (also
@@ -90,7 +112,7 @@ __global__ void seg_apply(float* y, const float* x, const float* mean, const flo
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
     const int64_t p = seg_param(s, seg, k % s.M);
-    y[k] = gamma[p] * (x[k] - mean[seg]) * rstd[seg] + beta[p];
+    y[k] = seg_z(gamma[p], beta[p], x[k], mean[seg], rstd[seg]);
   }
 }
 
@@ -131,8 +153,9 @@ __global__ void seg_bwd_dx(float* dx, const float* dy, const float* mean, const 
                            const float* gamma, const float* means, Segments s) {
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
-    const float rs = rstd[seg], g = dy[k] * gamma[seg_param(s, seg, k % s.M)];
-    dx[k] = rs * (g - means[seg * 2] - (x[k] - mean[seg]) * rs * means[seg * 2 + 1]);
+    const int64_t p = seg_param(s, seg, k % s.M);
+    dx[k] = seg_dx_value<false>(gamma[p], 0.f, x[k], dy[k], mean[seg], rstd[seg], means[seg * 2], means[seg * 2 + 1],
+                                ActK{}, 0, k);
   }
 }
 
