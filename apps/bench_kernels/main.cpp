@@ -423,9 +423,12 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
                            std::to_string(W) + (ln ? "" : " G" + std::to_string(G));
   const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
   bool refs_made = false;  // the CPU references, made before the first row that --only keeps
-  const auto ours = [&] {
+  const auto refs = [&] {
     if (!refs_made) cpu_refs();
     refs_made = true;
+  };
+  const auto ours = [&] {
+    refs();
     f();
     bw();
   };
@@ -446,8 +449,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
     }
   });
   chunk_plans(b, op, kernel, 7, name, n, f, bw, [&] {
-    if (!refs_made) cpu_refs();  // (chunk_plans ran f and bw before asking)
-    refs_made = true;
+    refs();  // (chunk_plans ran f and bw before asking)
     return std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh));
   });
 }
