@@ -132,6 +132,15 @@ step() {
 epoch_fields() {
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('mean epoch %.3f s, eval %.3f s, %s graph nodes' % (j['mean_epoch_seconds'], j['eval_seconds_per_epoch'], j.get('cuda_graph_nodes')))" "$1"
 }
+# train3 STEP FOLDER VERSIONS LINE [FLAGS...]: norm $n ($l1: BN's L1) for 3 epochs, seed 1, graphs on,
+# under NORMLAB_CUDA_VERSIONS=VERSIONS with FLAGS, into FOLDER; then "LINE: <epoch_fields>" in the summary.
+train3() {
+  local name=$1 out=$2 versions=$3 line=$4
+  shift 4
+  step "$name" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$versions" "$B/bin/mnist_norm" --device cuda --norm "$n" \
+    "${l1[@]}" --epochs 3 "$@" --data "$DATA" --out "$out"
+  [ -f "$out/results.json" ] && printf '%s: %s\n' "$line" "$(epoch_fields "$out/results.json")" >>"$S"
+}
 # Side by side: pstep NAME LOG COMMAND... starts COMMAND in the background with the limit given to
 # pstart CAP; pwait waits for all, then appends each log to its LOG in order and records each.
 P_DIR=$(mktemp -d)
@@ -301,10 +310,7 @@ if want fusion; then
     # output position) against the default conv2d (version 3) of the run above: epoch seconds, and
     # whether the checkpoints are the same (version 2's sums in its order: the same bits on the
     # emulator; reported, not a failure).
-    step "fusion: $n x 3 epochs, conv2d version 4" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$k=5,conv2d=4" \
-      "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --data "$DATA" --out "$R/fusion-$n-conv4"
-    [ -f "$R/fusion-$n-conv4/results.json" ] &&
-      printf 'fusion: %s conv2d version 4: %s\n' "$n" "$(epoch_fields "$R/fusion-$n-conv4/results.json")" >>"$S"
+    train3 "fusion: $n x 3 epochs, conv2d version 4" "$R/fusion-$n-conv4" "$k=5,conv2d=4" "fusion: $n conv2d version 4"
     if cmp -s "$R/fusion-$n-v5/model.ckpt" "$R/fusion-$n-conv4/model.ckpt"; then
       echo "fusion: $n model.ckpt byte-identical, conv2d versions 3 and 4" | tee -a "$S"
     else
@@ -312,10 +318,7 @@ if want fusion; then
     fi
     # And on conv2d's version 5 (version 4 with the weight gradient picked by shape: version 1's on
     # the head, version 2's on the first layer): epoch seconds; other sums there, so other bits.
-    step "fusion: $n x 3 epochs, conv2d version 5" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$k=5,conv2d=5" \
-      "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --data "$DATA" --out "$R/fusion-$n-conv5"
-    [ -f "$R/fusion-$n-conv5/results.json" ] &&
-      printf 'fusion: %s conv2d version 5: %s\n' "$n" "$(epoch_fields "$R/fusion-$n-conv5/results.json")" >>"$S"
+    train3 "fusion: $n x 3 epochs, conv2d version 5" "$R/fusion-$n-conv5" "$k=5,conv2d=5" "fusion: $n conv2d version 5"
   done
 fi
 if want combo; then
@@ -326,11 +329,8 @@ if want combo; then
   # so the checkpoints are not compared.
   for n in bn gn ln; do
     l1=(); [ "$n" = bn ] && l1=(--l1 1e-5)
-    step "combo: $n x 3 epochs, $COMBO, --cuda-branches true" "$O/train.log" 40 env NORMLAB_CUDA_VERSIONS="$COMBO" \
-      "$B/bin/mnist_norm" --device cuda --norm "$n" "${l1[@]}" --epochs 3 --cuda-branches true --data "$DATA" \
-      --out "$R/combo-$n"
-    [ -f "$R/combo-$n/results.json" ] && printf 'combo: %s, %s + branches: %s\n' "$n" "$COMBO" \
-      "$(epoch_fields "$R/combo-$n/results.json")" >>"$S"
+    train3 "combo: $n x 3 epochs, $COMBO, --cuda-branches true" "$R/combo-$n" "$COMBO" \
+      "combo: $n, $COMBO + branches" --cuda-branches true
     [ -f "$R/fusion-$n-v5/results.json" ] &&
       printf 'combo: %s on the defaults (fusion, version 5): %s\n' "$n" "$(epoch_fields "$R/fusion-$n-v5/results.json")" >>"$S"
   done
