@@ -61,8 +61,8 @@ __global__ void seg_bwd_dx_act(float* dx, const float* dy, const float* mean, co
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
     const int64_t p = seg_param(s, seg, k % s.M);
-    dx[k] = seg_dx_value<true>(gamma[p], beta[p], x[k], dy[k], mean[seg], rstd[seg], means[seg * 2],
-                               means[seg * 2 + 1], act, seed, k);
+    dx[k] = seg_dx_value<true>(gamma[p], beta[p], x[k], dy[k], mean[seg], rstd[seg], means[seg * 2], means[seg * 2 + 1],
+                               act, seed, k);
   }
 }
 
@@ -116,7 +116,7 @@ __device__ inline void seg_bwd_dx_quad(float* dx, const float* dy, float mu, flo
   Quad out;
   for (int j = 0; j < kVec; ++j) {
     const unsigned p = quad_param(s, at, j);
-    out.v[j] = seg_dx_value<kAct>(gamma[p], beta[p], xv.v[j], d.v[j], mu, rs, m_g, m_gx, act, seed,
+    out.v[j] = seg_dx_value<kAct>(gamma[p], kAct ? beta[p] : 0.f, xv.v[j], d.v[j], mu, rs, m_g, m_gx, act, seed,
                                   int64_t(q) * kVec + j);
   }
   store_quad(dx, q, out);
@@ -129,8 +129,8 @@ __global__ void seg_bwd_dx_v5(float* dx, const float* dy, const float* mean, con
   const uint64_t seed = kAct ? act_seed(act) : 0;
   NL_QUAD_LOOP(q, n4) {
     const QuadAt at = quad_at(s, q, M4);
-    seg_bwd_dx_quad<kAct>(dx, dy, mean[at.seg], rstd[at.seg], x, gamma, beta, means[at.seg * 2],
-                          means[at.seg * 2 + 1], s, at, q, act, seed);
+    seg_bwd_dx_quad<kAct>(dx, dy, mean[at.seg], rstd[at.seg], x, gamma, beta, means[at.seg * 2], means[at.seg * 2 + 1],
+                          s, at, q, act, seed);
   }
 }
 
@@ -161,7 +161,8 @@ void segments_forward_v45(float* y, float* mean, float* rstd, const float* x, co
 
 // The planes' sums part[plane * 2 + {0, 1}]: of dy (the plain op) or of dz = dy * act'(z) (act).
 void launch_plane_sums(float* part, const float* dy, const float* mean, const float* rstd, const float* x,
-                       const float* gamma, const float* beta, int N, int C, int HW, int G, const Activation<float>* act) {
+                       const float* gamma, const float* beta, int N, int C, int HW, int G,
+                       const Activation<float>* act) {
   const int64_t planes = int64_t(N) * C;
   if (act)
     NL_LAUNCH(plane_sums_act, blocks_for(planes * kWarp), kThreads, 0, part, dy, mean, rstd, x, gamma, beta, N, C, HW,

@@ -51,7 +51,8 @@ __device__ inline float seg_z(float gamma, float beta, float x, float mu, float 
 }
 // The element-wise passes' value k, as versions 2-8 compute it (written once, so that they give the
 // same bits): the forward's y = z, or act(z) (kAct); the backward's dx = rstd (g - mean(g) - xhat
-// mean(g xhat)), g = dz gamma, dz = dy or dy act'(z) (kAct: beta read for z).
+// mean(g xhat)), g = dz gamma, dz = dy or dy act'(z) (kAct: beta read for z; the plain op's callers
+// pass 0, not beta[p]: its beta may be null).
 template <bool kAct>
 __device__ inline float seg_y_value(float gamma, float beta, float x, float mu, float rs, const ActK& act,
                                     uint64_t seed, int64_t k) {
