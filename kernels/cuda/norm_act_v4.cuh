@@ -61,7 +61,7 @@ __global__ void seg_bwd_dx_act(float* dx, const float* dy, const float* mean, co
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
     const int64_t p = seg_param(s, seg, k % s.M);
-    dx[k] = seg_dx_value<true>(gamma[p], beta[p], x[k], dy[k], mean[seg], rstd[seg], means[seg * 2], means[seg * 2 + 1],
+    dx[k] = seg_dx_value<true>(gamma, beta, p, x[k], dy[k], mean[seg], rstd[seg], means[seg * 2], means[seg * 2 + 1],
                                act, seed, k);
   }
 }
@@ -116,8 +116,7 @@ __device__ inline void seg_bwd_dx_quad(float* dx, const float* dy, float mu, flo
   Quad out;
   for (int j = 0; j < kVec; ++j) {
     const unsigned p = quad_param(s, at, j);
-    out.v[j] = seg_dx_value<kAct>(gamma[p], kAct ? beta[p] : 0.f, xv.v[j], d.v[j], mu, rs, m_g, m_gx, act, seed,
-                                  int64_t(q) * kVec + j);
+    out.v[j] = seg_dx_value<kAct>(gamma, beta, p, xv.v[j], d.v[j], mu, rs, m_g, m_gx, act, seed, int64_t(q) * kVec + j);
   }
   store_quad(dx, q, out);
 }

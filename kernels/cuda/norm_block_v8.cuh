@@ -84,7 +84,7 @@ __global__ void seg_backward_v8(float* dx, float* part, const float* dy, const f
   const float mu = mean[seg], rs = rstd[seg], m_g = means[0], m_gx = means[1];
   for (int64_t i = threadIdx.x; i < s.M; i += blockDim.x) {
     const int64_t k = int64_t(seg) * s.M + i, p = seg_param(s, seg, i);
-    dx[k] = seg_dx_value<kAct>(gamma[p], kAct ? beta[p] : 0.f, x[k], dy[k], mu, rs, m_g, m_gx, act, seed, k);
+    dx[k] = seg_dx_value<kAct>(gamma, beta, p, x[k], dy[k], mu, rs, m_g, m_gx, act, seed, k);
   }
 }
 

@@ -51,8 +51,8 @@ __device__ inline float seg_z(float gamma, float beta, float x, float mu, float 
 }
 // The element-wise passes' value k, as versions 2-8 compute it (written once, so that they give the
 // same bits): the forward's y = z, or act(z) (kAct); the backward's dx = rstd (g - mean(g) - xhat
-// mean(g xhat)), g = dz gamma, dz = dy or dy act'(z) (kAct: beta read for z; the plain op's callers
-// pass 0, not beta[p]: its beta may be null).
+// mean(g xhat)), g = dz gamma_p, dz = dy or dy act'(z) (kAct: beta_p read for z; the plain op's beta,
+// which may be null, is not read).
 template <bool kAct>
 __device__ inline float seg_y_value(float gamma, float beta, float x, float mu, float rs, const ActK& act,
                                     uint64_t seed, int64_t k) {
@@ -60,10 +60,11 @@ __device__ inline float seg_y_value(float gamma, float beta, float x, float mu, 
   return kAct ? act_apply(act, seed, k, z) : z;
 }
 template <bool kAct>
-__device__ inline float seg_dx_value(float gamma, float beta, float x, float dy, float mu, float rs, float m_g,
-                                     float m_gx, const ActK& act, uint64_t seed, int64_t k) {
-  const float dz = kAct ? act_grad(act, seed, k, seg_z(gamma, beta, x, mu, rs), dy) : dy;
-  const float g = dz * gamma;
+__device__ inline float seg_dx_value(const float* gamma, const float* beta, int64_t p, float x, float dy, float mu,
+                                     float rs, float m_g, float m_gx, const ActK& act, uint64_t seed, int64_t k) {
+  const float gp = gamma[p];
+  const float dz = kAct ? act_grad(act, seed, k, seg_z(gp, beta[p], x, mu, rs), dy) : dy;
+  const float g = dz * gp;
   return rs * (g - m_g - (x - mu) * rs * m_gx);
 }
 
@@ -155,8 +156,8 @@ __global__ void seg_bwd_dx(float* dx, const float* dy, const float* mean, const 
   NL_GRID_LOOP(k, int64_t(s.nseg) * s.M) {
     const int seg = int(k / s.M);
     const int64_t p = seg_param(s, seg, k % s.M);
-    dx[k] = seg_dx_value<false>(gamma[p], 0.f, x[k], dy[k], mean[seg], rstd[seg], means[seg * 2], means[seg * 2 + 1],
-                                ActK{}, 0, k);
+    dx[k] = seg_dx_value<false>(gamma, nullptr, p, x[k], dy[k], mean[seg], rstd[seg], means[seg * 2],
+                                means[seg * 2 + 1], ActK{}, 0, k);
   }
 }
 
