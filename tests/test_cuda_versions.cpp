@@ -317,7 +317,7 @@ TEST_CASE("cuda conv2d: version 4 (a thread per output position) gives version 2
 }
 
 // conv2d's version 5 keeps version 4's forward and data gradient and picks its weight gradient by
-// shape (kernels/cuda/conv2d.cu, wgrad_v5): version 1's where the output is 1 x 1, version 2's where
+// shape (kernels/cuda/conv2d.cu, wgrad_v5_pick): version 1's where the output is 1 x 1, version 2's where
 // fewer than 8 input channels, version 3's elsewhere. Each shape must give that version's bits for
 // dw and db, and version 4's for y and dx: a rule that picked another version, or a version given
 // the wrong shape, would show.

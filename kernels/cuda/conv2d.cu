@@ -30,7 +30,7 @@
 // version 2's sums in version 2's order, so its bits.
 //
 // Version 5: version 4's forward and data gradient; the weight gradient by shape, from the versions
-// above (wgrad_v5, below): version 1's where the output is 1 x 1, version 2's where fewer than kCT
+// above (wgrad_v5_pick, below): version 1's where the output is 1 x 1, version 2's where fewer than kCT
 // input channels, version 3's elsewhere — each version's bits on its shapes.
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
@@ -462,7 +462,10 @@ void wgrad_v3(float* dw, float* db, const float* dy, const float* x, const Conv2
 
 bool use_v2() { return kernel_version("conv2d") >= 2; }
 
-void wgrad_v1(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+// The weight gradient of version v = 1, 2 or 3 (and up: version 4's is version 3's).
+void wgrad(int v, float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
+  if (v >= 3) return s.R == 3 ? wgrad_v3<3>(dw, db, dy, x, s) : wgrad_v3<1>(dw, db, dy, x, s);
+  if (v == 2) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
   NL_LAUNCH(conv_bwd_weight, s.K * s.C * s.R * s.R, kReduceThreads, 0, dw, dy, x, s);
   if (db) NL_LAUNCH(conv_bwd_bias, s.K, kReduceThreads, 0, db, dy, s);
 }
@@ -473,10 +476,9 @@ void wgrad_v1(float* dw, float* db, const float* dy, const float* x, const Conv2
 // product per weight, and version 3's bands and second stage cost more than it. Fewer input channels
 // than version 3's tile takes (kCT: the first layer's one): version 2's block per (k, c, range)
 // (21.7 us against version 3's 32.2; only C = 1 was timed). Else version 3.
-void wgrad_v5(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
-  if (s.Ho() * s.Wo() == 1) return wgrad_v1(dw, db, dy, x, s);
-  if (s.C < kCT) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
-  return s.R == 3 ? wgrad_v3<3>(dw, db, dy, x, s) : wgrad_v3<1>(dw, db, dy, x, s);
+int wgrad_v5_pick(const Conv2dShape& s) {
+  if (s.Ho() * s.Wo() == 1) return 1;
+  return s.C < kCT ? 2 : 3;
 }
 }  // namespace
 
@@ -506,10 +508,8 @@ void conv2d_backward_data<float>(float* dx, const float* dy, const float* w, con
 }
 template <>
 void conv2d_backward_weight<float>(float* dw, float* db, const float* dy, const float* x, const Conv2dShape& s) {
-  if (kernel_version("conv2d") == 5) return wgrad_v5(dw, db, dy, x, s);
-  if (kernel_version("conv2d") >= 3) return s.R == 3 ? wgrad_v3<3>(dw, db, dy, x, s) : wgrad_v3<1>(dw, db, dy, x, s);
-  if (use_v2()) return s.R == 3 ? wgrad_v2<3>(dw, db, dy, x, s) : wgrad_v2<1>(dw, db, dy, x, s);
-  wgrad_v1(dw, db, dy, x, s);
+  const int v = kernel_version("conv2d");
+  wgrad(v == 5 ? wgrad_v5_pick(s) : v, dw, db, dy, x, s);
 }
 
 }  // namespace normlab::cuda
