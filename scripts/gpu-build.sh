@@ -60,3 +60,10 @@ cuda_version=$(nvcc --version | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p')
 } >"$BUNDLE/BUILD_INFO"
 echo "gpu-build: $BUNDLE/ ready ($(du -sh "$BUNDLE" | cut -f1)): $(ls "$BUNDLE/bin" | tr '\n' ' ')"
 echo "gpu-build: next, on the GPU machine: scripts/gpu-run.sh   (device tool: carry [\"$BUNDLE\"])"
+# BENCH_ONLY, gpu-run.sh's filter of the bench rows, checked here when given (no GPU needed): the
+# rows it keeps are counted, and one that keeps none or is no regular expression stops the build.
+if [ -n "${BENCH_ONLY:-}" ] && [ -x "$BUNDLE/bin/bench_kernels" ]; then
+  kept=$("$BUNDLE/bin/bench_kernels" --list --only "$BENCH_ONLY" | tail -1) ||
+    { echo "gpu-build: BENCH_ONLY='$BENCH_ONLY' would time nothing (above): fix it before the GPU session" >&2; exit 2; }
+  echo "gpu-build: BENCH_ONLY keeps $kept"
+fi

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "core/cuda_check.h"
+#include "core/device.h"
 #include "core/rng.h"
 
 namespace normlab::bench {
@@ -110,9 +111,24 @@ double dram_peak_gbs() {
   return 2.0 * clock_khz * 1e3 * (bus_bits / 8.0) / 1e9;  // double data rate
 }
 
-bool Bench::wants(const std::string& op) {
-  if (!only || std::regex_search(op, *only)) return true;
-  ++skipped;
+Bench::Bench(const Options& opt, std::optional<std::regex> only_rows) : o(opt), only(std::move(only_rows)) {
+  if (o.list) {
+    l2_bytes = kListL2Bytes;
+    return;
+  }
+  flush.emplace();
+  peak = dram_peak_gbs();
+  l2_bytes = cuda_l2_bytes();
+}
+
+bool Bench::wants(const std::string& op, const std::string& shape) {
+  if (only && !std::regex_search(op, *only)) {
+    ++skipped;
+    return false;
+  }
+  if (!o.list) return true;
+  std::printf("%-24s %s\n", op.c_str(), shape.c_str());
+  ++listed;
   return false;
 }
 
@@ -129,10 +145,10 @@ void Bench::run(const std::string& op, const std::string& shape, double work, bo
     add(r);
     return;
   }
-  std::tie(r.median_us, r.min_us) = time_us(ours, o, flush);
+  std::tie(r.median_us, r.min_us) = time_us(ours, o, *flush);
   if (ref) {
     Row q{op, shape, ref_name, 0, 0, work, flops, 0, -1, ref_name, ""};
-    std::tie(q.median_us, q.min_us) = time_us(ref, o, flush);
+    std::tie(q.median_us, q.min_us) = time_us(ref, o, *flush);
     r.ratio = r.median_us / q.median_us;
     add(r);
     add(q);

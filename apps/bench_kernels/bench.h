@@ -1,11 +1,13 @@
 // bench_kernels' harness (apps/bench_kernels/main.cpp says what the program does): the options, a
-// table row, timing with the L2 flushed, the copy peer of a memory-bound pass, and `Bench`, which
-// validates a row, times it beside its reference and prints it. ops.cpp holds the rows of each op.
+// table row, timing with the L2 flushed, the copy peer of a memory-bound pass, `Bench`, which
+// validates a row, times it beside its reference and prints it (or, under --list, only lists it),
+// and `Kept`, the rows of one shape that --only keeps. ops.cpp holds the rows of each op.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,8 +21,14 @@ struct Options {
   int repeats = 100, warmup = 10;
   std::string csv = "bench_kernels.csv";
   bool large = true;
-  std::string only;  // --only: a regular expression on the rows' op names (empty: every row)
+  std::string only;   // --only: a regular expression on the rows' op names (empty: every row)
+  bool list = false;  // --list: print the rows a run would time, and time nothing
 };
+
+// The L2 that --list plans the chunk rows for, needing no GPU to ask: an H100's (and an H200's),
+// 50 MiB. Only the large shape (205 MB a tensor) exceeds it; the model's largest layer at batch 128
+// (3.5 MB) does not, so any L2 between those gives the same list.
+constexpr std::size_t kListL2Bytes = std::size_t(50) << 20;
 
 struct Row {
   std::string op, shape, impl;
@@ -99,15 +107,21 @@ void print_row(const Row& r, double peak);
 double dram_peak_gbs();
 
 struct Bench {
+  // Under o.list, touches no GPU: peak 0, l2_bytes kListL2Bytes. Else the device's.
+  Bench(const Options& o, std::optional<std::regex> only);
+
   Options o;
-  L2Flush flush;
-  double peak;  // DRAM GB/s, for the % column
+  std::optional<L2Flush> flush;  // (none under --list)
+  double peak = 0;               // DRAM GB/s, for the % column
+  std::size_t l2_bytes = 0;      // the L2 the chunk rows are planned for
   std::vector<Row> rows;
   std::optional<std::regex> only;  // --only
   int skipped = 0;                 // rows --only left out
+  int listed = 0;                  // rows --list printed
 
-  // Whether the row named op is to be validated and timed (--only); counts the ones left out.
-  bool wants(const std::string& op);
+  // Whether the row named op (of the shape named shape) is to be validated and timed: whether --only
+  // keeps it; counts the ones left out. Under --list it prints a kept row and answers false.
+  bool wants(const std::string& op, const std::string& shape);
   void add(const Row& r);
   // Validates (err <= tol), then times ours and, when given, the reference.
   void run(const std::string& op, const std::string& shape, double work, bool flops, double err, double tol,
@@ -115,6 +129,20 @@ struct Bench {
   // A norm's forward then backward on n elements (x, y, dy, x, dx: 20n bytes) against the copy peer.
   void fwd_bwd(const std::string& op, const std::string& shape, double n, double err, const std::function<void()>& f,
                const std::function<void()>& bw);
+};
+
+// The rows of one shape that --only keeps, asked (Bench::wants) before anything is allocated: so
+// --list allocates nothing, and a shape none of whose rows is kept costs nothing.
+class Kept {
+ public:
+  void ask(Bench& b, const std::string& op, const std::string& shape) {
+    if (b.wants(op, shape)) rows_.insert(op);
+  }
+  bool has(const std::string& op) const { return rows_.count(op) > 0; }
+  bool empty() const { return rows_.empty(); }
+
+ private:
+  std::set<std::string> rows_;
 };
 
 // The rows of each op (ops.cpp): every version of ours (kernels/cuda/versions.h) beside its reference.

@@ -23,6 +23,8 @@
 // "GN+act fwd+bwd v5", ...) the regular expression matches somewhere; the others are neither
 // validated nor timed, and the CPU references and cuDNN set-ups that only they need are not made.
 // GPU time comes in minutes (docs/results-gpu.md): a run can time just the versions it has not.
+// --list prints the rows (op name and shape) that a run with the same options would validate and
+// time, and times nothing: it needs no GPU, so an --only for a GPU session is checked beforehand.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -50,6 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--only", o.only,
                  "time only the rows whose op name matches this regular expression somewhere (ECMAScript), "
                  "e.g. 'BN fwd\\+bwd v[58]|conv fwd v[24]'; a row's reference is timed with it");
+  app.add_flag("--list", o.list,
+               "print the rows (op, shape) a run with these options would time, and exit; needs no GPU "
+               "(the chunk-plan rows as for a 50 MiB L2)");
   CLI11_PARSE(app, argc, argv);
   if (o.repeats < 50 || o.warmup < 1) {
     std::fprintf(stderr, "bench_kernels: --repeats must be >= 50 and --warmup >= 1 (a median of fewer is noise)\n");
@@ -65,24 +70,39 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const auto matched_none = [&] {
+    std::fprintf(stderr,
+                 "bench_kernels: --only '%s' matched no row; rows are named like 'conv fwd v4', "
+                 "'conv bwd-weight v3', 'BN fwd+bwd v8', 'GN fwd+bwd v7 L2/2', 'LN+act fwd+bwd v5', 'ReLU fwd' "
+                 "(--list shows them all)\n",
+                 o.only.c_str());
+    return 2;
+  };
   std::string why;
-  if (!cuda_available(&why)) {
+  if (!o.list && !cuda_available(&why)) {
     std::fprintf(stderr, "bench_kernels: no usable GPU (%s); the benchmarks need one\n", why.c_str());
     return 2;
   }
   try {
-    const double peak = dram_peak_gbs();
-    std::printf(
-        "GPU: %s; DRAM peak %.0f GB/s (from clock and bus width); %d repeats after %d warm-up launches, "
-        "L2 flushed before each\n",
-        cuda_device_name().c_str(), peak, o.repeats, o.warmup);
-    std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate", "% DRAM",
-                "ratio", "max err", "reference / note");
-    Bench b{o, {}, peak, {}, only, 0};
-    if (only) std::printf("Rows: those whose op name matches --only '%s'\n", o.only.c_str());
+    Bench b(o, only);
+    const double peak = b.peak;
+    if (o.list)
+      std::printf("Rows a run with these options would validate and time%s (op, shape):\n\n",
+                  only ? (" (those --only '" + o.only + "' keeps)").c_str() : "");
+    else
+      std::printf(
+          "GPU: %s; DRAM peak %.0f GB/s (from clock and bus width); %d repeats after %d warm-up launches, "
+          "L2 flushed before each\n",
+          cuda_device_name().c_str(), peak, o.repeats, o.warmup);
+    if (!o.list) {
+      std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate",
+                  "% DRAM", "ratio", "max err", "reference / note");
+      if (only) std::printf("Rows: those whose op name matches --only '%s'\n", o.only.c_str());
+    }
     // The CSV of the rows so far, written (to a temporary file, then renamed) after every shape, so
     // that a run stopped by a time limit (run 4's was, in its last rows) keeps a CSV of what it timed.
     const auto save_csv = [&] {
+      if (o.list) return;  // (--list writes nothing)
       std::ostringstream csv;
       csv << "op,shape,impl,median_us,min_us,rate,rate_unit,pct_dram_peak,ratio_ours_over_ref,max_abs_err,reference,"
              "note\n";
@@ -122,18 +142,17 @@ int main(int argc, char** argv) {
     if (o.large) bench_conv(b, {256, 64, 56, 56, 64, 3, 1});
 
     save_csv();
+    if (o.list) {
+      std::printf("\n%d rows%s\n", b.listed,
+                  only ? (" of " + std::to_string(b.listed + b.skipped) + " (--only '" + o.only + "')").c_str() : "");
+      return b.listed == 0 ? matched_none() : 0;
+    }
     std::printf("\nratio = our median time / the reference's (below 1: ours is faster). CSV: %s\n", o.csv.c_str());
     if (only) {
       const auto ours = std::count_if(b.rows.begin(), b.rows.end(), [](const Row& r) { return r.impl == "ours"; });
       std::printf("--only '%s': %lld of our rows timed (or failed validation), %d left out\n", o.only.c_str(),
                   static_cast<long long>(ours), b.skipped);
-      if (ours == 0) {
-        std::fprintf(stderr,
-                     "bench_kernels: --only '%s' matched no row; rows are named like 'conv fwd v4', "
-                     "'conv bwd-weight v3', 'BN fwd+bwd v8', 'GN fwd+bwd v7 L2/2', 'LN+act fwd+bwd v5', 'ReLU fwd'\n",
-                     o.only.c_str());
-        return 2;
-      }
+      if (ours == 0) return matched_none();
     }
     bool failed = false;
     for (const auto& r : b.rows) failed = failed || !r.note.empty();
