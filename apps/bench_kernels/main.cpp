@@ -85,16 +85,14 @@ int main(int argc, char** argv) {
   }
   try {
     Bench b(o, only);
-    const double peak = b.peak;
-    if (o.list)
+    if (o.list) {
       std::printf("Rows a run with these options would validate and time%s (op, shape):\n\n",
                   only ? (" (those --only '" + o.only + "' keeps)").c_str() : "");
-    else
+    } else {
       std::printf(
           "GPU: %s; DRAM peak %.0f GB/s (from clock and bus width); %d repeats after %d warm-up launches, "
           "L2 flushed before each\n",
-          cuda_device_name().c_str(), peak, o.repeats, o.warmup);
-    if (!o.list) {
+          cuda_device_name().c_str(), b.peak, o.repeats, o.warmup);
       std::printf("\n%-24s %-28s %-8s %10s %10s %9s %8s %10s  %s\n", "op", "shape", "impl", "median us", "rate",
                   "% DRAM", "ratio", "max err", "reference / note");
       if (only) std::printf("Rows: those whose op name matches --only '%s'\n", o.only.c_str());
@@ -108,7 +106,7 @@ int main(int argc, char** argv) {
              "note\n";
       for (const auto& r : b.rows) {
         csv << r.op << ',' << r.shape << ',' << '"' << r.impl << '"' << ',' << r.median_us << ',' << r.min_us << ','
-            << rate_of(r) << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct_of(r, peak) << ',' << r.ratio << ','
+            << rate_of(r) << ',' << (r.flops ? "GFLOP/s" : "GB/s") << ',' << pct_of(r, b.peak) << ',' << r.ratio << ','
             << r.max_abs_err << ',' << '"' << r.ref << '"' << ',' << '"' << r.note << '"' << '\n';
       }
       write_file_atomic(o.csv, csv.str());

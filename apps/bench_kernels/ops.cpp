@@ -38,6 +38,7 @@ std::string shape_name(int N, int Ch, int H, int W) {
 // chunks planned on half and on twice the device's L2 (its default plan: the L2 itself): which chunk
 // size this GPU's L2 rewards. Rows "<op> fwd+bwd v<v> L2/2" and "... L2*2".
 constexpr std::pair<double, const char*> kChunkPlans[] = {{0.5, " L2/2"}, {2.0, " L2*2"}};
+constexpr int kBnChunked = 8, kSegChunked = 7;  // the chunked versions (kernels/cuda/versions.h)
 std::string chunk_row(const std::string& op, int v, const char* tag) {
   return op + " fwd+bwd v" + std::to_string(v) + tag;
 }
@@ -48,12 +49,12 @@ std::string chunk_row(const std::string& op, int v, const char* tag) {
 Kept plain_norm_rows(Bench& b, const std::string& op, const std::string& fwd, const std::string& kernel, int chunked_v,
                      const std::string& shape, double n) {
   Kept kept;
-  cuda::for_each_version(kernel, [&](int v) {
-    if (!cuda::norm_has_own_plain(v)) return;
+  for (int v = 1; v <= cuda::kernel_version_count(kernel); ++v) {
+    if (!cuda::norm_has_own_plain(v)) continue;
     const std::string tag = " v" + std::to_string(v);
     for (const std::string& row : {op + " " + fwd + tag, op + " bwd" + tag, op + " fwd+bwd" + tag})
       kept.ask(b, row, shape);
-  });
+  }
   if (n * sizeof(float) > double(b.l2_bytes))
     for (const auto& [factor, tag] : kChunkPlans) kept.ask(b, chunk_row(op, chunked_v, tag), shape);
   return kept;
@@ -83,7 +84,7 @@ void chunk_plans(Bench& b, const Kept& kept, const std::string& op, const std::s
 void bench_conv(Bench& b, const Conv2dShape& s) {
   const std::string name = conv_name(s);
   Kept kept;  // the rows --only keeps, asked before anything is made
-  cuda::for_each_version("conv2d", [&](int v) {
+  for (int v = 1; v <= cuda::kernel_version_count("conv2d"); ++v) {
     const std::string tag = " v" + std::to_string(v);
     if (cuda::conv2d_has_own_forward(v)) {  // else its forward and data-gradient rows would repeat v-1's
       kept.ask(b, "conv fwd" + tag, name);
@@ -92,7 +93,7 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
     if (cuda::conv2d_has_own_weight_grad(v)) kept.ask(b, "conv bwd-weight" + tag, name);  // likewise
     // A 1x1 convolution is a GEMM: cuBLAS as a second reference.
     if (cuda::conv2d_has_own_forward(v) && s.R == 1 && s.pad == 0) kept.ask(b, "conv fwd (1x1 as GEMM)" + tag, name);
-  });
+  }
   if (kept.empty()) return;
   const Shape xs{s.N, s.C, s.H, s.W}, ws{s.K, s.C, s.R, s.R}, ys{s.N, s.K, s.Ho(), s.Wo()};
   Tensor x = dev(rand_host(xs, 1)), w = dev(rand_host(ws, 2, 0.3)), dy = dev(rand_host(ys, 3));
@@ -157,7 +158,7 @@ void bench_conv(Bench& b, const Conv2dShape& s) {
 void bench_bn(Bench& b, int N, int Ch, int H, int W) {
   const std::string name = shape_name(N, Ch, H, W);
   const double n = double(N) * Ch * H * W;
-  const Kept kept = plain_norm_rows(b, "BN", "fwd (train)", "batchnorm", 8, name, n);
+  const Kept kept = plain_norm_rows(b, "BN", "fwd (train)", "batchnorm", kBnChunked, name, n);
   if (kept.empty()) return;
   const Shape xs{N, Ch, H, W}, cs{Ch};
   const int HW = H * W;
@@ -195,7 +196,7 @@ void bench_bn(Bench& b, int N, int Ch, int H, int W) {
       b.fwd_bwd("BN fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)), ours_f, ours_b);
     }
   });
-  chunk_plans(b, kept, "BN", "batchnorm", 8, name, n, ours_f, ours_b,
+  chunk_plans(b, kept, "BN", "batchnorm", kBnChunked, name, n, ours_f, ours_b,
               [&] { return std::max(max_abs_diff(y, yr), max_abs_diff(dx, dxr)); });
 }
 
@@ -205,7 +206,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
   const std::string name = shape_name(N, Ch, H, W) + (ln ? "" : " G" + std::to_string(G));
   const std::string op = ln ? "LN" : "GN", kernel = ln ? "layernorm" : "groupnorm";
   const double n = double(N) * Ch * H * W;
-  const Kept kept = plain_norm_rows(b, op, "fwd", kernel, 7, name, n);
+  const Kept kept = plain_norm_rows(b, op, "fwd", kernel, kSegChunked, name, n);
   if (kept.empty()) return;
   const Shape xs{N, Ch, H, W}, cs{Ch}, ss = ln ? Shape{N} : Shape{N, G};
   const int HW = H * W;
@@ -246,7 +247,7 @@ void bench_gn_ln(Bench& b, int N, int Ch, int H, int W, int G, bool ln) {
       b.fwd_bwd(op + " fwd+bwd" + tag, name, n, std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)), f, bw);
     }
   });
-  chunk_plans(b, kept, op, kernel, 7, name, n, f, bw,
+  chunk_plans(b, kept, op, kernel, kSegChunked, name, n, f, bw,
               [&] { return std::max(max_abs_diff(y, yh), max_abs_diff(dx, dxh)); });
 }
 
